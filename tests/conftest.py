@@ -3,6 +3,7 @@ doubles from tests/doubles; act from tests/stack/act.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 from collections.abc import Iterator
@@ -11,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.stack.act import ROOT, ActRunner
-
-import importlib.util
 
 pytest_plugins = ["tests.stack.fixtures"] if importlib.util.find_spec("tests.stack.fixtures") else []
 
