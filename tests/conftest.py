@@ -3,7 +3,6 @@ doubles from tests/doubles; act from tests/stack/act.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 
 from tests.stack.act import ROOT, ActRunner
 
-pytest_plugins = ["tests.stack.fixtures"] if importlib.util.find_spec("tests.stack.fixtures") else []
+pytest_plugins = ["tests.stack.fixtures"]
 
 
 @pytest.fixture(scope="session")
