@@ -1,0 +1,34 @@
+# One command per common task. `make help` lists them.
+.PHONY: help setup test lint demo bench docs lock stack release
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## install system packages, .venv and actionlint
+	bash scripts/setup.sh
+
+test: ## lints + the whole test suite (what CI runs)
+	bash scripts/test.sh
+
+lint: setup ## lints only
+	bash scripts/lint.sh
+
+demo: ## the full pipeline on the local stack
+	bash scripts/demo.sh
+
+bench: setup ## every benchmark, one JSON line each
+	for b in benchmarks/*.py; do .venv/bin/python $$b; done
+
+docs: ## regenerate the action README tables from action.yml
+	python3 scripts/action_docs.py
+
+lock: ## re-lock the runtime (hashes, every platform) and dev requirements
+	uv pip compile --universal --python-version 3.10 --generate-hashes -q requirements/runtime.in -o requirements/runtime.txt
+	uv pip compile --universal --python-version 3.10 --generate-hashes -q requirements/bootstrap.in -o requirements/bootstrap.txt
+	uv pip compile --python-version 3.11 -q requirements/dev.in -o requirements/dev.txt
+
+stack: ## bring up the local stack and keep it running (Ctrl-C stops it)
+	.venv/bin/python scripts/stack.py up --dir .stack
+
+release: ## tag vX.Y.Z and move vX: make release VERSION=1.2.3
+	bash scripts/release.sh $(VERSION)
