@@ -104,7 +104,10 @@ class ActRunner:
         files: dict[str, str] | None = None,
         timeout: float = 300,
         extra_args: list[str] | None = None,
+        local_actions: dict[str, Path] | None = None,
     ) -> ActResult:
+        """Run ``workflow`` in a fresh scratch repo. ``local_actions`` maps third-party actions the workflow
+        uses (``"actions/cache@<sha>"``) to local folders, so nothing is fetched."""
         self.count += 1
         work = Path(tempfile.mkdtemp(prefix=f"act{self.count}-", dir=self.base_dir))
         repo = work / "repo"
@@ -154,6 +157,8 @@ class ActRunner:
             "--no-cache-server",
             "--action-offline-mode",
         ]
+        for ref, path in (local_actions or {}).items():
+            args += ["--local-repository", f"{ref}={path}"]
         if event_payload is not None:
             event_file = work / "event.json"
             event_file.write_text(json.dumps(event_payload))
