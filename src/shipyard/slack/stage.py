@@ -1,0 +1,520 @@
+"""slack-notify: one live Slack message per pipeline run.
+
+``event: start`` posts the parent message, ``event: stage`` updates its checklist (details go to the thread),
+``event: finish`` sets the final state (run it with ``if: always()``). See actions/slack-notify/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.runtime import Action, UserError, run_stage
+from shipyard.slack import render, store
+from shipyard.slack.api import DEFAULT_API_URL, SlackApi, SlackConfigError, SlackRejected, SlackUnavailable
+from shipyard.slack.context import RunContext, from_env
+from shipyard.slack.model import FINAL_STATUSES, JOB_STATUSES, STAGE_STATUSES, RunState, auto_final
+from shipyard.slack.routing import Route
+from shipyard.slack.routing import load as load_routing
+
+EVENT_TYPE = "shipyard_run"
+EVENTS = ("start", "stage", "finish")
+
+
+@dataclass
+class Plan:
+    """Everything one invocation decided, for the summary and the outputs."""
+
+    event: str
+    mode: str  # "bot" | "webhook" | "dry-run"
+    channel_input: str = ""
+    notes: list[str] = field(default_factory=list)
+    posted: list[str] = field(default_factory=list)  # what we did, in order
+    delivered: bool = False
+    alert: str = ""  # "failure" | "recovery" | ""
+
+
+# ------------------------------------------------------------------ helpers
+def metadata(ctx: RunContext, state: RunState) -> dict[str, Any]:
+    payload = {**ctx.run_key(), **ctx.lineage(), "attempt": state.attempt, "status": state.status,
+               "state": state.to_json()}
+    return {"event_type": EVENT_TYPE, "event_payload": payload}
+
+
+def _payload(msg: dict[str, Any]) -> dict[str, Any] | None:
+    meta = msg.get("metadata")
+    if not isinstance(meta, dict) or meta.get("event_type") != EVENT_TYPE:
+        return None
+    payload = meta.get("event_payload")
+    return payload if isinstance(payload, dict) else None
+
+
+def _state_from(msg: dict[str, Any], channel: str) -> RunState | None:
+    payload = _payload(msg) or {}
+    try:
+        state = RunState.from_json(str(payload.get("state")))
+    except (ValueError, TypeError):
+        state = RunState()
+    state.ts, state.channel = str(msg.get("ts") or ""), channel
+    return state if state.ts else None
+
+
+def _same_run(payload: dict[str, Any], ctx: RunContext) -> bool:
+    return all(str(payload.get(k, "")) == v for k, v in ctx.run_key().items())
+
+
+def _scan_oldest(hours: float) -> str:
+    return f"{max(0.0, time.time() - hours * 3600):.6f}"
+
+
+class Notifier:
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.event = action.choice("event", EVENTS)
+        self.fail_on_error = action.boolean("fail-on-error", False)
+        self.dry_run = action.dry_run
+        self.token = action.secret("token") or ""
+        self.webhook = action.secret("webhook-url") or ""
+        if self.token and not self.token.startswith(("xoxb-", "xoxp-")):
+            raise UserError(
+                "Input 'token' is not a Slack bot token (it should start with xoxb-).",
+                "use the app's Bot User OAuth Token from OAuth & Permissions (xoxb-...).",
+                input_name="token",
+            )
+        if self.webhook and not self.webhook.startswith(("https://", "http://")):
+            raise UserError("Input 'webhook-url' is not a URL.", "paste the incoming webhook URL (https://...).",
+                            input_name="webhook-url")
+        if not self.token and not self.webhook and not self.dry_run:
+            raise UserError(
+                "slack-notify needs a bot token or an incoming webhook URL.",
+                "set `token: ${{ secrets.SLACK_BOT_TOKEN }}` (recommended: live updates and threads) or "
+                "`webhook-url: ${{ secrets.SLACK_WEBHOOK_URL }}`.",
+                input_name="token",
+            )
+        mode = "dry-run" if self.dry_run else ("bot" if self.token else "webhook")
+        self.plan = Plan(self.event, mode)
+        names = ("service", "environment", "commit-title", "author", "pr-url", "job-url", "matrix-key")
+        self.ctx = from_env(action.env, {n: action.input(n) for n in names})
+        self.route = Route()
+        routing_file = action.input("routing-file")
+        if routing_file:
+            self.route = load_routing(routing_file, self.ctx.service, self.ctx.environment)
+        self.channel = action.input("channel") or self.route.channel
+        self.plan.channel_input = self.channel
+        self.mentions_on = action.boolean("mentions", True)
+        self.threads = action.boolean("thread-details", True)
+        self.lookback = action.number("rerun-lookback-hours", 168.0)
+        self.api_url = action.input("api-url") or action.env.get("SHIPYARD_SLACK_API_URL") or DEFAULT_API_URL
+        self.rate_budget = action.number("rate-limit-budget", 90.0)
+        self.timeout_minutes = action.number("timeout-minutes", 0.0) or None
+        self.path = store.state_path(
+            action.env, repo=self.ctx.repository, run_id=self.ctx.run_id, attempt=self.ctx.attempt,
+            key=self.ctx.matrix_key, dry_run=self.dry_run,
+        )
+        self.api: SlackApi | None = None
+        if mode == "bot":
+            self.api = SlackApi(self.token, base_url=self.api_url, rate_limit_budget=self.rate_budget,
+                                log=action.warning)
+        self.from_file = False
+
+    # -------------------------------------------------------------- state
+    def load_state(self) -> RunState | None:
+        saved = store.load(self.path)
+        given = self.action.input("state")
+        carried: RunState | None = None
+        if given:
+            try:
+                carried = RunState.from_json(given)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise UserError(
+                    f"Input 'state' is not a state from slack-notify ({exc}).",
+                    "pass the `state` output of an earlier slack-notify step unchanged: "
+                    "`state: ${{ needs.<job>.outputs.slack-state }}`.",
+                    input_name="state",
+                )
+        ts = self.action.input("ts") or ""
+        if ts and not all(part.isdigit() for part in ts.split(".")):
+            raise UserError(f"Input 'ts' '{ts}' is not a Slack message ts (1712345678.123456).",
+                            "pass the `ts` output of the start step unchanged.", input_name="ts")
+        if saved is not None and (carried is None or saved.ts == carried.ts or not carried.ts):
+            self.from_file = True
+            return saved
+        if carried is not None:
+            if ts:
+                carried.ts = ts
+            if self.action.input("channel") and not carried.channel:
+                carried.channel = self.channel
+            return carried
+        if ts:
+            state = RunState(ts=ts, channel=self.channel, attempt=self.ctx.attempt)
+            state.started = time.time()
+            self._absorb_remote(state, replace=True)
+            return state
+        return None
+
+    def _absorb_remote(self, state: RunState, *, replace: bool = False) -> None:
+        """Merge the checklist another job wrote into the parent's metadata (cross-job use)."""
+        if self.api is None or not state.ts or not state.channel:
+            return
+        try:
+            channel_id = self.api.channel_id(state.channel)
+            if not channel_id:
+                return
+            state.channel = channel_id
+            msg = self.api.message(channel_id, state.ts)
+        except (SlackRejected, SlackConfigError, SlackUnavailable) as exc:
+            self.plan.notes.append(f"could not read the parent's checklist back ({exc}); using the local copy")
+            return
+        remote = _state_from(msg, state.channel) if msg else None
+        if remote is None:
+            return
+        if replace:
+            state.__dict__.update(remote.__dict__)
+        else:
+            from shipyard.slack.model import merge
+
+            merge(state, remote)
+
+    def find_parent(self) -> RunState | None:
+        """This run's parent message (same repo, run id and matrix entry), by its metadata."""
+        if self.api is None or not self.channel:
+            return None
+        try:
+            channel_id = self.api.channel_id(self.channel)
+            if not channel_id:
+                self.plan.notes.append(
+                    f"could not resolve {self.channel} to an ID to look for this run's message: give the channel "
+                    "ID (C...) or add the channels:read scope"
+                )
+                return None
+            for msg in self.api.history(channel_id, oldest=_scan_oldest(self.lookback)):
+                payload = _payload(msg)
+                if payload and _same_run(payload, self.ctx):
+                    return _state_from(msg, channel_id)
+        except SlackConfigError as exc:
+            self.plan.notes.append(f"could not look for this run's earlier message ({exc.code}): {exc.fix}")
+        except (SlackRejected, SlackUnavailable) as exc:
+            self.plan.notes.append(f"could not look for this run's earlier message ({exc})")
+        return None
+
+    def previous_final(self) -> str:
+        """The final state of the previous run of the same service/branch/environment (for recovery)."""
+        given = self.action.input("previous-status")
+        if given:
+            return given
+        if self.api is None or not self.channel:
+            return ""
+        try:
+            channel_id = self.api.channel_id(self.channel)
+            if not channel_id:
+                return ""
+            for msg in self.api.history(channel_id, oldest=_scan_oldest(self.lookback), max_pages=2):
+                payload = _payload(msg)
+                if not payload:
+                    continue
+                if payload.get("run_id") == self.ctx.run_id and payload.get("repo") == self.ctx.repository:
+                    continue
+                if all(str(payload.get(k, "")) == v for k, v in self.ctx.lineage().items()):
+                    status = str(payload.get("status") or "")
+                    if status in FINAL_STATUSES:
+                        return status
+        except (SlackRejected, SlackConfigError, SlackUnavailable) as exc:
+            self.plan.notes.append(f"could not read the previous run's result for recovery detection ({exc})")
+        return ""
+
+    # ---------------------------------------------------------- rendering
+    def author_mention(self) -> str:
+        slack_id = self.route.slack_user(self.ctx.author)
+        if slack_id:
+            return f"<@{slack_id}>"
+        return render.esc(self.ctx.author)
+
+    def parent(self, state: RunState) -> tuple[list[dict[str, Any]], str]:
+        note = ""
+        if self.plan.mode == "webhook":
+            note = "_Posted through an incoming webhook: no live updates or thread details._"
+        blocks, text = render.parent_message(self.ctx, state, author=self.author_mention(), note=note)
+        problems = render.validate(blocks, text)
+        if problems:  # fit() guarantees this cannot happen; refuse to send something Slack would reject
+            raise RuntimeError("message failed validation after trimming: " + "; ".join(problems))
+        return blocks, text
+
+    def mentions(self) -> render.Mentions:
+        users = [u for u in [self.route.slack_user(self.ctx.author)] if u]
+        return render.Mentions(teams=list(self.route.teams), users=users, author_login=self.ctx.author)
+
+    # ------------------------------------------------------------ sending
+    def require_channel(self) -> str:
+        if not self.channel:
+            raise UserError(
+                "No Slack channel: the `channel` input is empty and the routing file has no channel for "
+                f"service '{self.ctx.service}'{(' in ' + self.ctx.environment) if self.ctx.environment else ''}.",
+                "set `channel: C0123456789` (the channel ID, or #name) or add the service to the routing file.",
+                input_name="channel",
+            )
+        return self.channel
+
+    def post_parent(self, state: RunState) -> None:
+        """Post the parent once. A 5xx/timeout may hide a post that happened: look before posting again."""
+        assert self.api is not None
+        channel = self.require_channel()
+        blocks, text = self.parent(state)
+        for attempt in range(3):
+            try:
+                posted = self.api.post(channel, text, blocks, metadata=metadata(self.ctx, state), once=True)
+            except SlackUnavailable as exc:
+                self.action.warning(f"posting the run's message: {exc}; checking whether it arrived")
+                time.sleep(min(4.0, 0.5 * 2**attempt))
+                found = self.find_parent()
+                if found is not None:
+                    state.ts, state.channel = found.ts, found.channel
+                    self.plan.posted.append(f"parent found after an ambiguous error ({state.ts})")
+                    self.update_parent(state)
+                    return
+                continue
+            state.ts, state.channel = posted.ts, posted.channel
+            self.plan.posted.append(f"posted parent {posted.ts}")
+            return
+        raise SlackUnavailable("chat.postMessage: Slack kept failing; no message was posted")
+
+    def update_parent(self, state: RunState) -> None:
+        assert self.api is not None
+        blocks, text = self.parent(state)
+        try:
+            self.api.update(state.channel, state.ts, text, blocks, metadata=metadata(self.ctx, state))
+        except SlackRejected as exc:
+            if exc.code not in ("message_not_found", "cant_update_message", "edit_window_closed"):
+                raise
+            self.action.warning(f"the run's message {state.ts} cannot be updated ({exc.code}); posting a new one")
+            state.ts = ""
+            self.post_parent(state)
+            return
+        self.plan.posted.append(f"updated parent {state.ts}")
+
+    def reply(self, state: RunState, text: str, *, broadcast: bool = False) -> None:
+        assert self.api is not None
+        if not text.strip() or not state.ts:
+            return
+        self.api.post(state.channel, text, None, thread_ts=state.ts, reply_broadcast=broadcast or None)
+        self.plan.posted.append("thread reply" + (" (broadcast)" if broadcast else ""))
+
+    def show(self, state: RunState) -> None:
+        """Bot mode: make the parent reflect ``state`` (post it when this run has none yet)."""
+        if state.ts and state.channel:
+            self.update_parent(state)
+        else:
+            found = self.find_parent() if self.event != "start" or self.ctx.attempt != "1" else None
+            if found is not None:
+                state.ts, state.channel = found.ts, found.channel
+                self.update_parent(state)
+            else:
+                self.post_parent(state)
+
+    # ------------------------------------------------------------- events
+    def run(self) -> RunState:
+        state = self.load_state()
+        if self.event == "start":
+            state = self.on_start(state)
+        elif self.event == "stage":
+            state = self.on_stage(state)
+        else:
+            state = self.on_finish(state)
+        return state
+
+    def _common(self, state: RunState) -> None:
+        tag, digest = self.action.input("image-tag"), self.action.input("image-digest")
+        if tag:
+            state.image_tag = tag
+        if digest:
+            if not digest.startswith("sha256:") and ":" not in digest:
+                raise UserError(f"Input 'image-digest' '{digest}' is not a digest (sha256:...).",
+                                "pass the digest output of ecr-push (sha256:<64 hex>).", input_name="image-digest")
+            state.image_digest = digest
+
+    def on_start(self, state: RunState | None) -> RunState:
+        rerun = False
+        if state is None or state.attempt != self.ctx.attempt:
+            found = self.find_parent() if self.api is not None and self.ctx.attempt != "1" else None
+            if found is not None:
+                rerun = True
+                state = found
+                state.reset_for_attempt(self.ctx.attempt)
+                self.plan.notes.append(f"re-run attempt {self.ctx.attempt}: updating the first attempt's message")
+            else:
+                keep_ts = state.ts if state else ""
+                keep_channel = state.channel if state else ""
+                state = RunState(attempt=self.ctx.attempt, ts=keep_ts, channel=keep_channel)
+        else:
+            self.plan.notes.append("a start for this run was already recorded: updating its message")
+        for name in self.action.items("stages"):
+            if state.stage(name) is None:
+                state.set_stage(name, "pending")
+        self._common(state)
+        if self.api is not None:
+            self.show(state)
+            if rerun:
+                self.reply(state, f":repeat: Re-run: attempt {self.ctx.attempt} started")
+        return state
+
+    def on_stage(self, state: RunState | None) -> RunState:
+        name = self.action.require("stage")
+        status = self.action.choice("status", STAGE_STATUSES[1:], default="success")
+        details = self.action.input("details") or ""
+        error = self.action.input("error") or ""
+        duration = self.action.number("duration", -1.0, minimum=-1.0)
+        if state is None:
+            found = self.find_parent() if self.api is not None else None
+            state = found or RunState(attempt=self.ctx.attempt)
+            if found is None:
+                self.plan.notes.append("no start was recorded for this run: the message starts here")
+        elif not self.from_file:
+            self._absorb_remote(state)
+        self._common(state)
+        state.set_stage(name, status, details=details, error=error, duration=duration if duration >= 0 else None)
+        if self.api is not None:
+            self.show(state)
+            if self.threads and (details or error or status == "failure"):
+                self.reply(state, render.stage_reply(state, name))
+        return state
+
+    def on_finish(self, state: RunState | None) -> RunState:
+        wanted = self.action.choice("status", ("auto", *FINAL_STATUSES), default="auto")
+        job_status = self.action.input("job-status") or ""
+        if job_status and job_status.lower() not in JOB_STATUSES:
+            raise UserError(
+                f"Input 'job-status' has unknown value '{job_status}'; allowed values: {', '.join(JOB_STATUSES)}.",
+                "set `job-status: ${{ job.status }}`.", input_name="job-status")
+        error = self.action.input("error") or ""
+        if state is None:
+            found = self.find_parent() if self.api is not None else None
+            state = found or RunState(attempt=self.ctx.attempt)
+            if found is None and self.api is not None:
+                self.plan.notes.append("no start was recorded for this run: posting the final message directly")
+        elif not self.from_file:
+            self._absorb_remote(state)
+        self._common(state)
+        if wanted == "auto":
+            if not job_status:
+                self.plan.notes.append("status auto without job-status: set `job-status: ${{ job.status }}`")
+            final = auto_final(state, job_status.lower(), elapsed=state.duration, timeout_minutes=self.timeout_minutes)
+        else:
+            final = wanted
+        state.finish(final, error=error)
+        alert = ""
+        if self.mentions_on and final in ("failure", "timed-out"):
+            alert = "failure"
+        elif self.mentions_on and final == "success" and self.previous_final() in ("failure", "timed-out"):
+            alert = "recovery"
+        self.plan.alert = alert
+        if self.api is not None:
+            self.show(state)
+            if alert:
+                text = render.alert_text(self.ctx, state, self.mentions(), recovered=alert == "recovery")
+                self.reply(state, text, broadcast=alert == "failure")
+        elif self.plan.mode == "webhook":
+            blocks, text = self.parent(state)
+            if alert:
+                blocks.insert(1, render.section(render.alert_text(self.ctx, state, self.mentions(),
+                                                                   recovered=alert == "recovery")))
+                blocks, text = render.fit(blocks, text)
+            from shipyard.slack.api import send_webhook
+
+            send_webhook(self.webhook, text, blocks, rate_limit_budget=self.rate_budget)
+            self.plan.posted.append("posted through the incoming webhook")
+        return state
+
+
+def _dry_run_payloads(n: Notifier, state: RunState) -> list[dict[str, Any]]:
+    blocks, text = n.parent(state)
+    method = "chat.update" if state.ts else "chat.postMessage"
+    payloads: list[dict[str, Any]] = [{
+        "method": method, "channel": n.channel or "(set channel)", "ts": state.ts or None, "text": text,
+        "blocks": blocks, "metadata": metadata(n.ctx, state),
+    }]
+    if n.event == "stage" and n.threads:
+        name = n.action.input("stage") or ""
+        reply = render.stage_reply(state, name)
+        if reply:
+            payloads.append({"method": "chat.postMessage", "thread_ts": state.ts or "(parent ts)", "text": reply})
+    if n.plan.alert:
+        payloads.append({"method": "chat.postMessage", "thread_ts": state.ts or "(parent ts)",
+                         "text": render.alert_text(n.ctx, state, n.mentions(), recovered=n.plan.alert == "recovery"),
+                         "reply_broadcast": n.plan.alert == "failure"})
+    return payloads
+
+
+def run(action: Action) -> None:
+    n = Notifier(action)
+    state: RunState | None = None
+    problem: Exception | None = None
+    try:
+        state = n.run()
+        n.plan.delivered = n.plan.mode != "dry-run" and bool(n.plan.posted or n.plan.mode == "webhook")
+    except (SlackConfigError, SlackUnavailable, SlackRejected) as exc:
+        problem = exc
+        if isinstance(exc, SlackConfigError) and n.api is not None:
+            problem = n.api.explain(exc, n.channel)
+    # whatever happened, the next step must be able to carry on
+    state = state or n.load_state() or RunState(attempt=n.ctx.attempt)
+    store.save(n.path, state)
+    if n.plan.mode == "dry-run":
+        with action.group("Slack payload (dry run: nothing was sent)"):
+            action.info(json.dumps(_dry_run_payloads(n, state), indent=2, ensure_ascii=False))
+    action.set_output("ts", state.ts)
+    action.set_output("channel", state.channel)
+    action.set_output("state", state.to_json())
+    action.set_output("status", state.status)
+    action.set_output("delivered", n.plan.delivered)
+    _summary(action, n, state, problem)
+    if problem is None:
+        return
+    if isinstance(problem, SlackConfigError):
+        if n.fail_on_error:
+            raise problem
+        action.warning(f"Slack notification not delivered: {problem} (the pipeline goes on; set fail-on-error: true "
+                       "to fail the step instead)")
+    elif isinstance(problem, SlackUnavailable):
+        if n.fail_on_error:
+            raise UserError(f"Slack is unavailable: {problem}.", "retry the job later; check status.slack.com.")
+        action.warning(f"Slack notification not delivered, Slack is unavailable: {problem} (the pipeline goes on)")
+    else:
+        message = f"Slack rejected the notification: {problem}."
+        if n.fail_on_error:
+            raise UserError(message, "check the `details`/`error` inputs; run with dry-run: true to see the payload.")
+        action.warning(message + " (the pipeline goes on)")
+
+
+def _summary(action: Action, n: Notifier, state: RunState, problem: Exception | None) -> None:
+    s = action.summary.heading(f"Slack: {n.event} ({n.plan.mode})")
+    rows: list[tuple[str, object]] = [
+        ("Run status", state.status),
+        ("Channel", state.channel or n.channel or "-"),
+        ("Message ts", state.ts or "-"),
+        ("Delivered", "yes" if n.plan.delivered else ("dry run" if n.plan.mode == "dry-run" else "no")),
+    ]
+    if n.ctx.matrix_key:
+        rows.append(("Matrix entry", n.ctx.matrix_key))
+    if n.route.source:
+        rows.append(("Routed by", n.route.source))
+    if n.plan.alert:
+        rows.append(("Mentions", f"{n.plan.alert}: {n.mentions().render() or 'nobody mapped'}"))
+    s.key_values(rows)
+    if state.stages:
+        s.table(["Stage", "Status", "Time"],
+                [(e.name, e.status, f"{e.duration:.1f}s" if e.duration is not None else "") for e in state.stages])
+    if n.plan.mode == "webhook":
+        s.text("Incoming webhook mode: Slack gives webhooks no message ts, so the message cannot be updated and "
+               "has no thread. One message is posted when the run finishes. Use a bot token for live updates.")
+    for note in n.plan.notes:
+        s.text(f"- {note}")
+    if problem is not None:
+        fix = getattr(problem, "fix", None)
+        s.text(f":warning: Not delivered: {problem if not isinstance(problem, UserError) else problem.message}")
+        if fix:
+            s.text(f"**Fix:** {fix}")
+
+
+def main() -> int:
+    return run_stage(run, name="slack-notify")
