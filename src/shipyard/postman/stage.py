@@ -1,0 +1,338 @@
+"""postman-publish: the service's OpenAPI document, validated, published as one Postman collection that keeps
+its UID and item IDs from run to run, skipped when nothing changed, with breaking changes reported."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from shipyard.postman import convert
+from shipyard.postman.api import DEFAULT_API_URL, ApiError, PostmanApi
+from shipyard.postman.diff import Change, breaking_changes
+from shipyard.postman.model import operations
+from shipyard.postman.spec import find, validate
+from shipyard.runtime import Action, TransientError, UserError, run_stage
+
+NAME = "postman-publish"
+MAX_COLLECTION_BYTES = 100 * 1024 * 1024
+DEFAULT_CONFIG = ".shipyard/postman.json"
+KEY_FIX = (
+    "store a valid Postman API key as a repository secret (e.g. POSTMAN_API_KEY; Postman > Settings > API keys) "
+    "and pass `api-key: ${{ secrets.POSTMAN_API_KEY }}`."
+)
+
+
+def read_config(action: Action, root: Path, repo_root: Path) -> dict[str, str]:
+    name = action.input("config-file", default=DEFAULT_CONFIG) or DEFAULT_CONFIG
+    for base in (root, repo_root):
+        path = base / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UserError(
+                    f"The Shipyard Postman config {path} is not valid JSON: {exc}.",
+                    'write it as {"collection-uid": "<uid>", "workspace": "<workspace id>"}.',
+                    input_name="config-file",
+                )
+            if not isinstance(data, dict):
+                raise UserError(f"{path} must hold a JSON object.", input_name="config-file")
+            aliases = {"collectionUid": "collection-uid", "workspaceId": "workspace", "name": "collection-name"}
+            return {aliases.get(str(k), str(k)): str(v) for k, v in data.items() if isinstance(v, (str, int))}
+    return {}
+
+
+def _explain(exc: ApiError, *, workspace: str | None, uid: str | None, doing: str) -> UserError:
+    what = f"Postman answered {exc.status} {exc.name} while {doing}: {exc.message}"
+    if exc.status == 401:
+        return UserError(f"{what}. The API key is missing or invalid.", KEY_FIX, input_name="api-key")
+    if exc.status == 403:
+        target = f"workspace {workspace}" if workspace else "the collection"
+        return UserError(
+            f"{what}. The API key's user has no editor rights on {target}; nothing was published.",
+            f"give that user the Editor role on {target} (Workspace settings > Members), or use the key of a user "
+            "who has it.",
+            input_name="api-key",
+        )
+    if exc.status == 404 and doing.startswith("checking the workspace"):
+        return UserError(
+            f"Unknown Postman workspace '{workspace}' ({exc.message}).",
+            "set `workspace` to the workspace ID (Workspace settings, or GET /workspaces), and make sure the key's "
+            "user is a member.",
+            input_name="workspace",
+        )
+    if exc.status == 404 and uid:
+        return UserError(
+            f"The collection {uid} stored as this service's identity does not exist any more ({exc.message}).",
+            "remove `collection-uid` (and the entry in .shipyard/postman.json) to publish a new collection, or set it "
+            "to the collection's current UID.",
+            input_name="collection-uid",
+        )
+    if exc.status == 413:
+        return UserError(f"{what}.", "the collection exceeds Postman's 100 MB limit; split the spec.")
+    return UserError(f"{what}.", "check the message above; nothing was half-published.")
+
+
+def _summary_changes(action: Action, changes: list[Change]) -> None:
+    if not changes:
+        return
+    action.summary.heading(f"Breaking changes ({len(changes)})", 4)
+    action.summary.table(["kind", "operation", "change"], [(c.kind, c.operation, c.detail) for c in changes])
+
+
+def run(action: Action) -> None:
+    # ------------------------------------------------------------------ inputs (all checked before any call)
+    repo_root = Path(action.env.get("GITHUB_WORKSPACE") or os.getcwd())
+    workdir = action.input("working-directory", default=".") or "."
+    root = (repo_root / workdir).resolve()
+    api_key = action.secret("api-key")
+    dry_run = action.dry_run
+    fail_on_breaking = action.boolean("fail-on-breaking", False)
+    force = action.boolean("force", False)
+    async_threshold = action.integer("async-threshold", 5_000_000, minimum=0)
+    task_timeout = action.number("task-timeout", 300.0, minimum=1.0)
+    timeout = action.number("generate-timeout", 300.0, minimum=1.0)
+    api_url = action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL
+    web_url = (action.input("web-url", default="https://go.postman.co") or "").rstrip("/")
+    mode = action.choice("mode", ["collection"], default="collection")
+    generate_env = action.mapping("generate-env")
+    for value in generate_env.values():
+        action.mask(value) if len(value) >= 8 else None
+    config = read_config(action, root, repo_root)
+    workspace = action.input("workspace") or config.get("workspace")
+    uid = action.input("collection-uid") or config.get("collection-uid")
+    if not api_key and not dry_run:
+        raise UserError("Input 'api-key' is required (a Postman API key).", KEY_FIX, input_name="api-key")
+    if not workspace and not uid and not dry_run:
+        raise UserError(
+            "Neither `workspace` nor `collection-uid` is set, so there is nowhere to publish.",
+            "set `workspace:` to the Postman workspace ID (the first run creates the collection there), or "
+            "`collection-uid:` to an existing collection (or put either in .shipyard/postman.json).",
+            input_name="workspace",
+        )
+
+    # ------------------------------------------------------------------ spec
+    with action.group("Find the OpenAPI document"):
+        found = find(
+            root,
+            spec_path=action.input("spec-path"),
+            generate_command=action.input("generate-command"),
+            fastapi_app=action.input("fastapi-app"),
+            python=action.input("python", default="python3") or "python3",
+            env=action.env,
+            extra_env=generate_env,
+            timeout=timeout,
+        )
+        action.info(f"spec: {found.source} ({found.kind})")
+        version = validate(found.document, found.source)
+        ops = operations(found.document)
+        action.info(f"valid OpenAPI {version}, {len(ops)} operations")
+    title = str((found.document.get("info") or {}).get("title") or "").strip()
+    name = action.input("collection-name") or config.get("collection-name") or title
+    if not name:
+        raise UserError(
+            "The spec has no info.title and no `collection-name` was given.",
+            "set `collection-name:`.",
+            input_name="collection-name",
+        )
+    base = action.input("base-url")
+    digest = convert.spec_hash(found.document, {"name": name, "base-url": base or ""})
+    source = action.github("repository")
+    sha = action.github("sha")
+    collection = convert.to_collection(
+        found.document, name=name, digest=digest, base=base, source=f"{source}@{sha[:12]}" if source and sha else source
+    )
+    out_file = action.input("collection-file")
+    if out_file:
+        Path(repo_root / out_file).parent.mkdir(parents=True, exist_ok=True)
+        (repo_root / out_file).write_text(json.dumps(collection, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    action.set_output("spec-sha256", digest)
+    rows: list[tuple[str, object]] = [
+        ("Spec", f"{found.source} (OpenAPI {version}, {len(ops)} operations)"),
+        ("Collection", name),
+    ]
+    if not api_key:
+        action.set_output("changed", "true")
+        action.set_output("breaking-changes", "[]")
+        action.summary.heading(f"{NAME} (dry run, no API key)").key_values([*rows, ("Result", "validated only")])
+        return
+
+    api = PostmanApi(action, api_key, base_url=api_url)
+    doing = "checking the API key"
+    try:
+        with action.group("Postman"):
+            user = api.me()
+            action.info(f"authenticated as {user.get('username') or user.get('id') or 'unknown user'}")
+            if workspace:
+                doing = "checking the workspace"
+                ws = api.workspace(workspace)
+                action.info(f"workspace {ws.get('name', workspace)} ({workspace})")
+            doing = "looking up the collection"
+            current: dict[str, Any] | None = None
+            if uid:
+                current = api.get_collection(uid)
+            else:
+                assert workspace is not None
+                same = api.find_by_name(workspace, name)
+                if len(same) > 1:
+                    listed = ", ".join(str(c.get("uid")) for c in same)
+                    raise UserError(
+                        f"Workspace {workspace} has {len(same)} collections named '{name}' ({listed}).",
+                        "set `collection-uid:` to the one this service owns (and delete the others).",
+                        input_name="collection-uid",
+                    )
+                if same:
+                    uid = str(same[0].get("uid") or same[0].get("id"))
+                    action.info(f"found collection '{name}' by name: {uid}")
+                    current = api.get_collection(uid)
+            result = _publish(action, api, found.document, collection, current, uid, workspace, name, digest, rows,
+                              dry_run=dry_run,
+                              force=force, fail_on_breaking=fail_on_breaking, async_threshold=async_threshold,
+                              task_timeout=task_timeout)
+    except ApiError as exc:
+        raise _explain(exc, workspace=workspace, uid=uid, doing=doing)
+    except TransientError as exc:
+        raise UserError(
+            f"Postman kept failing while {doing}: {exc}. Nothing was half-published.",
+            "re-run the job later; the next run finds the collection and resumes (no duplicate is created).",
+        )
+    uid = result.get("uid") or uid
+    url = f"{web_url}/collection/{uid}" if uid else ""
+    action.set_output("collection-uid", uid or "")
+    action.set_output("collection-url", url)
+    rows.append(("Collection UID", f"[{uid}]({url})" if uid else "(none yet)"))
+    rows.append(("Requests", f"{api.client.requests_made} (retries {api.retries}, "
+                              f"rate-limit waits {api.general.waited + api.imports.waited:.1f}s)"))
+    action.summary.heading(NAME).key_values(rows)
+    _summary_changes(action, result["changes"])
+    del mode
+
+
+def _publish(
+    action: Action,
+    api: PostmanApi,
+    document: dict[str, Any],
+    collection: dict[str, Any],
+    current: dict[str, Any] | None,
+    uid: str | None,
+    workspace: str | None,
+    name: str,
+    digest: str,
+    rows: list[tuple[str, object]],
+    *,
+    dry_run: bool,
+    force: bool,
+    fail_on_breaking: bool,
+    async_threshold: int,
+    task_timeout: float,
+) -> dict[str, Any]:
+    changes: list[Change] = []
+    result: dict[str, Any] = {"uid": uid, "changes": changes}
+    if current is None:
+        assert workspace is not None
+        action.set_output("breaking-changes", "[]")
+        if dry_run:
+            action.set_output("changed", "true")
+            rows.append(("Result", f"would create '{name}' in workspace {workspace} (dry run)"))
+            return result
+
+        def lookup() -> dict[str, Any] | None:
+            """Was the failed create applied anyway? Then adopt it instead of creating a duplicate."""
+            same = api.find_by_name(workspace, name)
+            for candidate in same:
+                fetched = api.get_collection(str(candidate.get("uid") or candidate.get("id")))
+                if convert.stored_hash(fetched) == digest:
+                    action.warning(f"the failed create had been applied: adopting {candidate.get('uid')}")
+                    return candidate
+            return None
+
+        created, adopted = api.create_collection(workspace, collection, lookup)
+        result["uid"] = str(created.get("uid") or created.get("id") or "")
+        action.set_output("changed", "true")
+        rows.append(("Result", "created" + (" (adopted after an error answer)" if adopted else "")))
+        rows.append(("Items", f"{convert.count_requests(collection)} requests"))
+        action.notice(
+            f"Created Postman collection '{name}' ({result['uid']}). Later runs find it by name; to pin it, commit "
+            f'{DEFAULT_CONFIG} with {{"collection-uid": "{result["uid"]}"}}.'
+        )
+        return result
+
+    assert uid is not None
+    previous_hash = convert.stored_hash(current)
+    if previous_hash == digest and not force:
+        action.set_output("changed", "false")
+        action.set_output("breaking-changes", "[]")
+        rows.append(("Result", "unchanged: the spec's hash equals the one last published; skipped"))
+        return result
+
+    previous = convert.stored_spec(current)
+    reconstructed = previous is None
+    old_spec = previous if previous is not None else convert.reconstruct(current)
+    new_spec = json.loads(convert.canonical(document))
+    changes.extend(breaking_changes(old_spec, new_spec, reconstructed=reconstructed))
+    action.set_output("breaking-changes", json.dumps([c.as_dict() for c in changes]))
+    if changes:
+        for change in changes[:20]:
+            action.warning(f"breaking change: {change.operation}: {change.detail}")
+    if changes and fail_on_breaking:
+        action.set_output("changed", "false")
+        _summary_changes(action, changes)
+        result["changes"] = []
+        raise UserError(
+            f"{len(changes)} breaking change(s) against the published collection {uid}; not published "
+            "(fail-on-breaking is true).",
+            "restore compatibility (see the list), or publish deliberately with `fail-on-breaking: false`.",
+            input_name="fail-on-breaking",
+        )
+
+    counts = convert.carry_ids(collection, current)
+    payload_size = len(json.dumps({"collection": collection}))
+    if payload_size > MAX_COLLECTION_BYTES:
+        raise UserError(
+            f"The collection is {payload_size / 1e6:.1f} MB; Postman accepts at most 100 MB.",
+            "split the spec into several services/collections.",
+        )
+    rows.append(("Items", f"{counts['kept']} kept, {counts['new']} new, {counts['removed']} removed"))
+    if dry_run:
+        action.set_output("changed", "true")
+        rows.append(("Result", f"would update {uid} (dry run)"))
+        return result
+
+    def applied() -> dict[str, Any] | None:
+        """Did a failed PUT land anyway? Then do not send it again (new items would get new ids twice)."""
+        fetched = api.get_collection(uid)
+        return fetched if convert.stored_hash(fetched) == digest else None
+
+    use_async = payload_size >= async_threshold
+    status, body = api.put_collection(uid, collection, async_=use_async, lookup=applied)
+    how = "updated"
+    if status == 0:
+        how = "updated (applied despite an error answer)"
+    elif status == 202:
+        node = body.get("task", body) if isinstance(body, dict) else {}
+        task_id = str(node.get("id") or node.get("taskId") or "")
+        if not task_id:
+            raise UserError(f"Postman answered 202 without a task id: {body}.", "re-run; if it repeats, report it.")
+        task = api.wait_task(task_id, task_timeout)
+        if task.status == "failed":
+            raise UserError(
+                f"Postman's asynchronous update task {task_id} failed; the collection keeps its previous content.",
+                "re-run; if it fails again, try `async-threshold: 0` off (a synchronous PUT) to see the error.",
+            )
+        if applied() is None:
+            raise UserError(
+                f"Postman's update task {task_id} reported {task.status} but the collection does not carry the new "
+                "spec hash.",
+                "re-run; the next run compares hashes again.",
+            )
+        how = f"updated asynchronously (task {task_id})"
+    action.set_output("changed", "true")
+    rows.append(("Result", how))
+    return result
+
+
+def main() -> int:
+    return run_stage(run, name=NAME)
