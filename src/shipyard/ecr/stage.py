@@ -1,0 +1,391 @@
+"""``ecr-push``: credentials, the repository kept to standard, login, idempotent push, scan gate.
+
+Two modes:
+
+* ``login-only: true`` (before the build): credentials, repositories ensured, registry login written to the
+  containers auth file (``$REGISTRY_AUTH_FILE``, exported when we chose it) and docker's config, so the build
+  stage can look up its content-hash tag and push. Outputs ``registry``, ``repository-uri``.
+* full (after the build): push every tag of ``source-image`` (or, when the build pushed or skipped, verify and
+  complete the tags already there), confirm them on the ECR API, replicate to other regions, gate on the scan.
+  Outputs also ``image-uri`` (``<repository-uri>@sha256:...``) and ``digest``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.ecr import aws, login, push, scan
+from shipyard.ecr import repository as repo_mod
+from shipyard.oci import Manifest, sha256_digest
+from shipyard.runtime import Action, UserError, run_stage
+
+SEVERITY_CHOICES = [*scan.SEVERITIES[:5], "none"]
+REGION_RE = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+
+@dataclass
+class Config:
+    region: str
+    regions: list[str]
+    registry_id: str | None
+    repository: str | None
+    tags: list[str]
+    source: str | None
+    digest: str | None
+    login_only: bool
+    dry_run: bool
+    endpoint_url: str | None
+    sts_endpoint: str | None
+    registry_endpoint: str | None
+    max_attempts: int
+    settings: repo_mod.Settings
+    create: bool
+    enforce: bool
+    threshold: str | None
+    allow: list[str]
+    scan: bool
+    scan_timeout: float
+    scan_interval: float
+    allowed_accounts: list[str]
+    manifest_format: str | None
+    docker_login: str
+    export_credentials: bool
+
+
+@dataclass
+class RegionResult:
+    region: str
+    state: repo_mod.RepoState
+    login: login.Login | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _region(action: Action) -> str:
+    import re
+
+    region = action.input("aws-region") or action.env.get("AWS_REGION") or action.env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UserError("No AWS region: the input 'aws-region' is empty and AWS_REGION is not set.",
+                        "add `aws-region: eu-west-1` (your region) under `with:`.", input_name="aws-region")
+    if not re.match(REGION_RE, region):
+        raise UserError(f"Input 'aws-region' has '{region}', which is not an AWS region name.",
+                        "write a region such as `eu-west-1` or `us-east-1`.", input_name="aws-region")
+    return region
+
+
+def read_config(action: Action) -> Config:
+    import re
+
+    region = _region(action)
+    replicas = []
+    for r in action.items("replicate-regions"):
+        if not re.match(REGION_RE, r):
+            raise UserError(f"Input 'replicate-regions' has '{r}', which is not an AWS region name.",
+                            input_name="replicate-regions")
+        if r != region and r not in replicas:
+            replicas.append(r)
+    registry_id = action.input("registry-id")
+    if registry_id:
+        registry_id = aws.normalise_account_id(registry_id, "registry-id")
+    allowed = [aws.normalise_account_id(a, "allowed-account-ids") for a in action.items("allowed-account-ids")]
+    login_only = action.boolean("login-only", False)
+    tags, repo = push.parse_tags(action.items("tags"), action.input("repository"))
+    if repo and not repo_mod.REPOSITORY_RE.match(repo):
+        raise UserError(f"Input 'repository' has '{repo}', which is not a valid ECR repository name.",
+                        "use lower-case letters, digits, '.', '_', '-' and '/' (e.g. `team/service`).",
+                        input_name="repository")
+    source = action.input("source-image")
+    digest = action.input("digest")
+    if digest and not re.match(r"^sha256:[a-f0-9]{64}$", digest):
+        raise UserError(f"Input 'digest' has '{digest}', which is not a sha256 digest.",
+                        "pass the build stage's `digest` output (sha256:<64 hex>).", input_name="digest")
+    if not login_only:
+        if not repo:
+            raise UserError("Input 'repository' is required (or give full image references in 'tags').",
+                            "pass the build stage's `image` output: `repository: ${{ steps.build.outputs.image }}`.",
+                            input_name="repository")
+        if not tags and not digest:
+            raise UserError("Input 'tags' is required in push mode: the tags to push or verify.",
+                            "pass the build stage's `tags` output, or set `login-only: true` to only log in.",
+                            input_name="tags")
+    threshold = action.choice("fail-on-severity", SEVERITY_CHOICES, "CRITICAL")
+    fmt = action.choice("manifest-format", ["keep", "oci", "v2s2"], "keep")
+    return Config(
+        region=region,
+        regions=[region, *replicas],
+        registry_id=registry_id,
+        repository=repo,
+        tags=tags,
+        source=source,
+        digest=digest,
+        login_only=login_only,
+        dry_run=action.dry_run,
+        endpoint_url=action.input("endpoint-url"),
+        sts_endpoint=action.input("sts-endpoint-url"),
+        registry_endpoint=action.input("registry-endpoint"),
+        max_attempts=action.integer("max-attempts", 10, minimum=1, maximum=20),
+        settings=repo_mod.settings_from_inputs(action),
+        create=action.boolean("create-repository", True),
+        enforce=action.boolean("enforce-settings", False),
+        threshold=None if threshold == "none" else threshold,
+        allow=action.items("allow-cves"),
+        scan=action.boolean("scan", True),
+        scan_timeout=action.number("scan-timeout", 600.0),
+        scan_interval=max(0.05, action.number("scan-poll-seconds", 10.0)),
+        allowed_accounts=allowed,
+        manifest_format=None if fmt == "keep" else fmt,
+        docker_login=action.choice("docker-login", ["auto", "true", "false"], "auto"),
+        export_credentials=action.boolean("export-credentials", False),
+    )
+
+
+def run(action: Action) -> None:
+    cfg = read_config(action)
+    if cfg.scan:  # validate the allowlist before any side effect
+        import datetime as dt
+
+        scan.parse_allowlist(cfg.allow, dt.date.today())
+    if cfg.registry_endpoint:
+        for name in cfg.regions:
+            login.endpoint_for(cfg.registry_endpoint, name)
+    summary = action.summary.heading("ECR push" if not cfg.login_only else "ECR login")
+
+    with action.group("AWS credentials"):
+        creds = aws.resolve_credentials(action, cfg.region, cfg.max_attempts, cfg.sts_endpoint)
+        account, arn = aws.caller_account(action, cfg.region, cfg.max_attempts, cfg.sts_endpoint, creds)
+        action.info(f"authenticated as {arn or account} ({creds.source if creds else 'ambient credential chain'})")
+    if cfg.allowed_accounts and account not in cfg.allowed_accounts:
+        raise UserError(
+            f"The credentials belong to AWS account {account}, which is not in allowed-account-ids "
+            f"({', '.join(cfg.allowed_accounts)}).",
+            "use the role of an allowed account, or add the account to allowed-account-ids if it is intended.",
+        )
+    if creds and cfg.export_credentials:
+        action.set_env("AWS_ACCESS_KEY_ID", creds.access_key_id)
+        action.set_env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)
+        if creds.session_token:
+            action.set_env("AWS_SESSION_TOKEN", creds.session_token)
+        action.set_env("AWS_REGION", cfg.region)
+    registry_id = cfg.registry_id or account
+
+    results: list[RegionResult] = []
+    for region in cfg.regions:
+        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds)
+        if cfg.repository:
+            state = repo_mod.ensure_repository(
+                action, ecr, cfg.repository, registry_id, cfg.settings, create=cfg.create, enforce=cfg.enforce,
+                dry_run=cfg.dry_run, region=region, account=account)
+        else:
+            state = repo_mod.RepoState("", "", "", registry_id)
+        result = RegionResult(region, state)
+        result.login = login.get_login(action, ecr, registry_id, cfg.registry_endpoint, region)
+        results.append(result)
+    primary = results[0]
+    assert primary.login is not None
+    registry_host = primary.login.registry
+    if not cfg.dry_run:
+        auth_path = login.write_logins(action, [r.login for r in results if r.login], cfg.docker_login)
+        action.info(f"logged in to {', '.join(r.login.registry for r in results if r.login)} "
+                    f"(credentials in {auth_path})")
+        action.set_output("auth-file", str(auth_path))
+    action.set_output("registry", registry_host)
+    action.set_output("account-id", account)
+    if cfg.repository:
+        action.set_output("repository-uri", f"{registry_host}/{cfg.repository}")
+    _summarise_repositories(action, cfg, results)
+
+    if cfg.login_only:
+        summary.key_values([("registry", registry_host), ("identity", arn or account),
+                            ("credentials", creds.source if creds else "ambient chain"),
+                            ("regions", ", ".join(cfg.regions))])
+        return
+
+    assert cfg.repository is not None
+    with tempfile.TemporaryDirectory(prefix="shipyard-ecr-", dir=action.env.get("RUNNER_TEMP") or None) as tmp:
+        manifest, digest = _publish_all(action, cfg, results, Path(tmp), creds)
+
+    image_uri = f"{registry_host}/{cfg.repository}@{digest}"
+    action.set_output("digest", digest)
+    action.set_output("image-uri", image_uri)
+    action.set_output("tags", "\n".join(f"{registry_host}/{cfg.repository}:{t}" for t in cfg.tags))
+    summary.key_values([("image", image_uri), ("identity", arn or account),
+                        ("credentials", creds.source if creds else "ambient chain"),
+                        ("regions", ", ".join(cfg.regions))])
+    rows = []
+    for r in results:
+        for tag, status in r.tags.items():
+            rows.append((r.region, tag, status))
+    summary.table(["region", "tag", "result"], rows)
+    del manifest
+
+    if cfg.scan and not cfg.dry_run:
+        _scan_gate(action, cfg, primary, registry_id, digest, creds)
+
+
+def _summarise_repositories(action: Action, cfg: Config, results: list[RegionResult]) -> None:
+    for r in results:
+        state = r.state
+        if not state.name:
+            continue
+        if state.created:
+            action.summary.text(f"Repository `{state.name}` ({r.region}) "
+                                f"{'would be created' if cfg.dry_run else 'created'} with the standard settings: "
+                                f"{cfg.settings.mutability}, scan on push, {cfg.settings.encryption}, lifecycle "
+                                f"({cfg.settings.lifecycle_summary()}).")
+        elif state.drift:
+            fixed = all(d.fixed or not d.fixable for d in state.drift)
+            action.summary.text(f"Repository `{state.name}` ({r.region}) settings drifted from the standard"
+                                + (" and were fixed:" if fixed and cfg.enforce else
+                                   " (set `enforce-settings: true` to fix):"))
+            action.summary.table(["setting", "expected", "actual", "status"], repo_mod.drift_rows(state.drift))
+            for d in state.drift:
+                if not d.fixed:
+                    action.warning(f"ECR repository {state.name} ({r.region}): {d.setting} is {d.actual}, "
+                                   f"expected {d.expected}")
+        else:
+            action.info(f"repository {state.name} ({r.region}) matches the standard settings")
+
+
+def _mutability(cfg: Config, state: repo_mod.RepoState, ecr: Any, action: Action) -> push.Mutability:
+    if state.created:
+        return push.Mutability(cfg.settings.mutability, [f["filter"] for f in cfg.settings.exclusion_filters])
+    repos = aws.call(action, ecr, "describe_repositories", repositoryNames=[state.name],
+                     registryId=state.registry_id).get("repositories") or [{}]
+    repo = repos[0]
+    return push.Mutability(str(repo.get("imageTagMutability") or "MUTABLE"),
+                           [str(f.get("filter")) for f in repo.get("imageTagMutabilityExclusionFilters") or []])
+
+
+def _publish_all(action: Action, cfg: Config, results: list[RegionResult], tmp: Path,
+                 creds: aws.AwsCredentials | None) -> tuple[Manifest, str]:
+    assert cfg.repository is not None
+    repo = cfg.repository
+    staged: Path | None = None
+    manifest: Manifest | None = None
+    if cfg.source:
+        staged = tmp / "image"
+        manifest = push.stage_image(action, cfg.source, staged, cfg.manifest_format)
+        if cfg.digest and cfg.digest != manifest.digest:
+            action.info(f"source image stages as {manifest.digest} (the build reported {cfg.digest}; "
+                        "the registry format/compression differs, the pushed digest is what counts)")
+    upstream: tuple[str, bool] | None = None  # docker:// source for replicas when nothing is staged
+    for index, r in enumerate(results):
+        assert r.login is not None
+        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds)
+        client = push.registry_client(action, r.login)
+        mutability = _mutability(cfg, r.state, ecr, action) if not (cfg.dry_run and r.state.created) else \
+            push.Mutability(cfg.settings.mutability, [f["filter"] for f in cfg.settings.exclusion_filters])
+        existing = push.data_plane_tags(client, repo, cfg.tags) if not (cfg.dry_run and r.state.created) else {}
+        if manifest is None:
+            manifest = _manifest_from_registry(action, cfg, client, existing)
+            upstream = (f"docker://{r.login.data_host}/{repo}@{manifest.digest}", r.login.insecure)
+        plan = push.plan(repo, cfg.tags, manifest.digest, existing, mutability)
+        to_write = [p.tag for p in plan if p.status in ("pushed", "moved")]
+        if cfg.dry_run:
+            for p in plan:
+                r.tags[p.tag] = f"dry-run: would be {p.status}" if p.status != "present" else "present"
+            continue
+        if to_write:
+            have_manifest = client.head_manifest(repo, manifest.digest) is not None
+            if not have_manifest:
+                if staged is not None:
+                    source, src_insecure = f"dir:{staged}", False
+                elif upstream is not None and index > 0:
+                    source, src_insecure = upstream
+                else:
+                    raise UserError(f"{repo}@{manifest.digest} is not in {r.login.registry} and there is no "
+                                    "source-image to push it from.", "pass source-image.")
+                push.upload(action, source, r.login, repo, to_write[0], manifest.digest, src_insecure)
+                r.tags[to_write[0]] = "pushed" if plan[[p.tag for p in plan].index(to_write[0])].status == "pushed" \
+                    else "moved"
+                rest = to_write[1:]
+            else:
+                rest = to_write
+            for tag in rest:
+                client.put_manifest(repo, tag, manifest)
+                r.tags[tag] = "tagged (server-side)"
+        for p in plan:
+            r.tags.setdefault(p.tag, "already present (same digest)")
+        outcome = push.confirm_tags(action, ecr, repo, r.state.registry_id, manifest, cfg.tags, mutability)
+        for tag, what in outcome.items():
+            if what == "registered":
+                r.tags[tag] += "; registered via PutImage"
+        action.info(f"{r.region}: {repo}@{manifest.digest} tags {', '.join(cfg.tags)} in place")
+    assert manifest is not None
+    return manifest, manifest.digest
+
+
+def _manifest_from_registry(action: Action, cfg: Config, client: Any, existing: dict[str, str | None]) -> Manifest:
+    """Verify mode (the build pushed or skipped): the image must already be there under a tag or the digest."""
+    assert cfg.repository is not None
+    digests = {d for d in existing.values() if d}
+    digest = cfg.digest
+    if digest is None:
+        if not digests:
+            raise UserError(
+                f"None of the tags ({', '.join(cfg.tags)}) exist in {cfg.repository} and no source-image was given.",
+                "pass the locally built image as source-image (e.g. `containers-storage:<ref>`), or let the build "
+                "stage push (login-only mode of this action before the build).",
+            )
+        if len(digests) > 1:
+            listing = ", ".join(f"{t}={d}" for t, d in existing.items() if d)
+            raise UserError(f"The tags of {cfg.repository} point at different images ({listing}).",
+                            "pass the build stage's `digest` output as `digest:` to say which image is meant.")
+        digest = next(iter(digests))
+    found = client.get_manifest(cfg.repository, digest)
+    if found is None:
+        raise UserError(f"{cfg.repository}@{digest} does not exist in the registry.",
+                        "pass source-image so the image can be pushed, or check the digest input.")
+    if sha256_digest(found.body) != digest:
+        raise UserError(f"the registry's manifest for {digest} does not hash to it.", "re-run the job.")
+    return found
+
+
+def _scan_gate(action: Action, cfg: Config, primary: RegionResult, registry_id: str, digest: str,
+               creds: aws.AwsCredentials | None) -> None:
+    assert cfg.repository is not None
+    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds)
+    with action.group("Scan gate"):
+        result = scan.gate(action, ecr, cfg.repository, registry_id, digest, threshold=cfg.threshold,
+                           allow_items=cfg.allow, timeout=cfg.scan_timeout, interval=cfg.scan_interval)
+    summary = action.summary.heading("Scan", 4)
+    action.set_output("scan-status", result.status)
+    if result.status == "TIMEOUT":
+        raise UserError(f"The scan of {cfg.repository}@{digest} did not finish within {cfg.scan_timeout:.0f}s.",
+                        "raise scan-timeout, or set `scan: false` to skip the gate (not recommended).")
+    if result.status not in ("COMPLETE", "ACTIVE"):
+        summary.text(f"Scan status {result.status}: {result.description or 'no findings available'}.")
+        if cfg.threshold:
+            raise UserError(f"The scan of {cfg.repository}@{digest} ended {result.status}"
+                            f"{': ' + result.description if result.description else ''}.",
+                            "check the image's OS/packages are supported by ECR scanning, or set "
+                            "`fail-on-severity: none` to only report.")
+        return
+    counts = scan.summary_rows(result)
+    summary.table(["severity", "findings"], counts or [("none", 0)])
+    top = scan.top_findings(result)
+    if top:
+        summary.table(["vulnerability", "severity", "package", "verdict"], top)
+    if result.allowed:
+        summary.text("Allowed by allow-cves: " + ", ".join(sorted({f.id for f in result.allowed})))
+    for entry in result.unused_allows:
+        action.notice(f"allow-cves: {entry.id} was not found in this image; the exception can be removed")
+    action.set_output("findings", sum(n for _, n in counts))
+    if result.blocking:
+        ids = sorted({f.id for f in result.blocking}, key=lambda i: i)
+        worst = min((f.severity for f in result.blocking), key=lambda s: scan.RANK.get(s, 99))
+        raise UserError(
+            f"The scan found {len(result.blocking)} finding(s) at or above {cfg.threshold} in "
+            f"{cfg.repository}@{digest} (worst {worst}): {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}.",
+            "update the affected packages/base image and rebuild, or add reviewed IDs to allow-cves "
+            "(optionally with an expiry: `CVE-... until 2026-12-31`).",
+        )
+    gate_text = f"none blocking at {cfg.threshold}" if cfg.threshold else "report only"
+    action.info(f"scan gate passed ({sum(n for _, n in counts)} findings, {gate_text})")
+
+
+def main() -> int:
+    return run_stage(run, name="ecr-push")
