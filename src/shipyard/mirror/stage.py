@@ -1,0 +1,438 @@
+"""``bitbucket-mirror``: mirror every branch and tag of this repository to its Bitbucket twin, verified.
+
+Flow: inputs -> credential kind -> REST pre-flight (identity, workspace/project, repository, write permission)
+-> create the repository if missing -> ``ls-remote`` both sides (skip when equal) -> complete the local view
+(fetch all branches and tags with full history into a private namespace, verified against ``ls-remote``) ->
+plan explicit refspecs -> write check (``push --dry-run``) -> LFS objects -> ``push --atomic`` -> verify.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from shipyard.git import GitAuth
+from shipyard.mirror import refs as R
+from shipyard.mirror.auth import KINDS, Credential, app_password_warning, detect, ssh_setup
+from shipyard.mirror.bitbucket import CLOUD_API, CLOUD_WEB, FORK_POLICIES, Bitbucket, Preflight, Repo, slugify
+from shipyard.mirror.gitops import (
+    SOURCE_NS,
+    TARGET_NS,
+    Endpoint,
+    Git,
+    classify,
+    parse_porcelain,
+    remote_messages,
+)
+from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
+
+
+@dataclass
+class Settings:
+    platform: str
+    repo: Repo
+    credential: Credential
+    api_url: str
+    git_url: str
+    create: bool
+    private: bool
+    fork_policy: str
+    description: str
+    prune: bool
+    keep_deleted: bool
+    lfs: str
+    path: str
+    source_url: str
+    source_token: str
+    source_lfs_url: str
+    target_lfs_url: str
+    ssh_key: str
+    known_hosts: str
+    dry_run: bool
+    slug_input: str
+
+
+def _read(action: Action) -> Settings:
+    platform = action.choice("platform", ["cloud", "datacenter"], default="cloud")
+    server = (action.input("server-url") or "").rstrip("/")
+    if platform == "datacenter" and not server:
+        raise UserError("Input 'server-url' is required for platform: datacenter.",
+                        "set `server-url:` to the Bitbucket base URL, e.g. https://bitbucket.example.com.",
+                        input_name="server-url")
+    repo_name = action.input("repository") or action.github("repository").split("/")[-1]
+    if not repo_name:
+        raise UserError("Input 'repository' is required outside GitHub Actions.",
+                        "set `repository:` to the Bitbucket repository name.", input_name="repository")
+    slug = slugify(repo_name)
+    if not slug:
+        raise UserError(f"Input 'repository' ('{repo_name}') has no characters Bitbucket allows in a slug.",
+                        "use letters, digits, '.', '_' or '-'.", input_name="repository")
+    if platform == "cloud":
+        namespace = action.require("workspace").strip()
+        if slugify(namespace) != namespace.lower():
+            raise UserError(f"Input 'workspace' ('{namespace}') is not a workspace ID.",
+                            "use the ID from the workspace URL (bitbucket.org/<workspace>/), lowercase.",
+                            input_name="workspace")
+        namespace = namespace.lower()
+        project = (action.input("project") or "").upper()
+    else:
+        namespace = action.require("project").upper()
+        project = namespace
+    if project and not all(c.isalnum() or c == "_" for c in project):
+        raise UserError(f"Input 'project' ('{project}') is not a project key.",
+                        "use the project KEY (letters, digits, underscore), not its name.", input_name="project")
+    fork_policy = action.choice("fork-policy", list(FORK_POLICIES), default="no_public_forks")
+    kind = action.choice("auth", list(KINDS), default="auto")
+    token = action.secret("token") or ""
+    username = action.input("username") or ""
+    ssh_key = action.secret("ssh-private-key") or ""
+    known_hosts = action.input("ssh-known-hosts") or ""
+    credential = detect(kind, token, username, ssh_key, platform)
+    if credential.kind == "ssh-key" and not known_hosts:
+        raise UserError("`ssh-known-hosts` is required with an SSH key: host-key checking is never turned off.",
+                        "set `ssh-known-hosts:` to the target's known_hosts line(s).", input_name="ssh-known-hosts")
+    api_url = (action.input("api-url") or (CLOUD_API if platform == "cloud" else server)).rstrip("/")
+    git_url = action.input("git-url") or ""
+    if not git_url:
+        if credential.kind == "ssh-key":
+            git_url = "git@bitbucket.org:{workspace}/{slug}.git" if platform == "cloud" else ""
+        else:
+            git_url = (CLOUD_WEB + "/{workspace}/{slug}.git") if platform == "cloud" else (
+                server + "/scm/{project}/{slug}.git")
+    for name in ("api-url", "server-url", "source-lfs-url", "target-lfs-url"):
+        value = action.input(name)
+        if value and (urlsplit(value).scheme not in ("http", "https") or "@" in urlsplit(value).netloc):
+            raise UserError(f"Input '{name}' must be an http(s) URL without credentials, got '{redact_url(value)}'.",
+                            "give the plain URL; credentials go in `token:`.", input_name=name)
+    if git_url and "@" in urlsplit(git_url).netloc and urlsplit(git_url).scheme in ("http", "https"):
+        raise UserError("Input 'git-url' must not contain credentials.",
+                        "remove user:password@ from the URL; set `token:` instead.", input_name="git-url")
+    path = action.input("path") or action.env.get("GITHUB_WORKSPACE") or "."
+    return Settings(
+        platform=platform,
+        repo=Repo(platform, namespace, slug, repo_name, project),
+        credential=credential,
+        api_url=api_url,
+        git_url=git_url,
+        create=action.boolean("create", True),
+        private=action.boolean("private", True),
+        fork_policy=fork_policy,
+        description=action.input("description") or "",
+        prune=action.boolean("prune", True),
+        keep_deleted=action.boolean("keep-deleted", False),
+        lfs=action.choice("lfs", ["auto", "true", "false"], default="auto"),
+        path=path,
+        source_url=action.input("source-url") or "",
+        source_token=action.secret("source-token") or "",
+        source_lfs_url=action.input("source-lfs-url") or "",
+        target_lfs_url=action.input("target-lfs-url") or "",
+        ssh_key=ssh_key,
+        known_hosts=known_hosts,
+        dry_run=action.dry_run,
+        slug_input=repo_name,
+    )
+
+
+def _target_url(s: Settings, pre: Preflight | None) -> str:
+    if s.git_url:
+        return s.git_url.format(workspace=s.repo.namespace, project=s.repo.namespace.lower()
+                                if s.platform == "datacenter" else s.repo.project, slug=s.repo.slug)
+    links = pre.clone_urls if pre else {}
+    url = links.get("ssh" if s.credential.kind == "ssh-key" else "https", "")
+    if not url:
+        raise UserError("No clone URL for the target repository is known.",
+                        "set `git-url:` (e.g. ssh://git@bitbucket.example.com:7999/{project}/{slug}.git).",
+                        input_name="git-url")
+    return url
+
+
+def _source_url(action: Action, s: Settings, git_repo: str) -> str:
+    if s.source_url:
+        return s.source_url
+    import subprocess
+
+    proc = subprocess.run(["git", "remote", "get-url", action.input("source-remote") or "origin"],
+                          cwd=git_repo, capture_output=True, text=True, check=False)
+    url = proc.stdout.strip()
+    if proc.returncode == 0 and url:
+        return url
+    server, repo = action.env.get("GITHUB_SERVER_URL", "https://github.com"), action.github("repository")
+    if repo:
+        return f"{server.rstrip('/')}/{repo}.git"
+    raise UserError("Could not tell which repository to mirror: the checkout has no remote.",
+                    "set `source-url:` or run after actions/checkout.", input_name="source-url")
+
+
+def _scope(url: str) -> str:
+    return url if url.startswith(("http://", "https://")) else ""
+
+
+@contextlib.contextmanager
+def _local_repo(action: Action, path: str) -> Iterator[str]:
+    """The checkout, or a scratch bare repository when there is none (the mirror then fetches everything)."""
+    import subprocess
+    import tempfile
+
+    proc = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=path if os.path.isdir(path) else None,
+                          capture_output=True, text=True, check=False)
+    if os.path.isdir(path) and proc.returncode == 0:
+        yield path
+        return
+    base = action.env.get("RUNNER_TEMP")
+    scratch = tempfile.mkdtemp(prefix="shipyard-mirror-", dir=base if base and os.path.isdir(base) else None)
+    try:
+        subprocess.run(["git", "init", "--bare", "--quiet", scratch], check=True, capture_output=True)
+        action.info(f"{path} is not a git checkout: using a scratch repository")
+        yield scratch
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(action: Action) -> None:
+    started = time.monotonic()
+    s = _read(action)
+    cred = s.credential
+    if cred.kind == "app-password":
+        action.warning(app_password_warning())
+    action.info(f"credential: {cred.describe()} ({cred.detected})")
+    if s.repo.slug != s.slug_input:
+        action.notice(f"repository name '{s.slug_input}' becomes the Bitbucket slug '{s.repo.slug}'")
+
+    pre: Preflight | None = None
+    bb: Bitbucket | None = None
+    created = False
+    if cred.has_token:
+        bb = Bitbucket(action, cred, s.repo, s.api_url)
+        with action.group("Pre-flight"):
+            pre = bb.preflight()
+            action.info(f"identity: {pre.identity or '(token)'}; repository {s.repo.full_name} "
+                        f"{'exists' if pre.exists else 'is missing'}; write: "
+                        f"{'unknown' if pre.can_write is None else pre.can_write}; scopes: "
+                        f"{', '.join(pre.scopes) or '-'}")
+            for note in pre.notes:
+                action.info(note)
+        if pre.exists and pre.can_write is False:
+            raise UserError(
+                f"The {cred.describe()} can read {s.repo.full_name} but not write to it; nothing was pushed.",
+                "use a credential with write access (API token scope write:repository:bitbucket, access token "
+                "scope repository:write, or repository permission write/admin).",
+                input_name="token",
+            )
+        if not pre.exists:
+            if not s.create:
+                raise UserError(f"The Bitbucket repository {s.repo.full_name} does not exist and `create` is false.",
+                                "create it, or set `create: true`.", input_name="create")
+            if pre.can_create is False:
+                raise UserError(
+                    f"{s.repo.full_name} does not exist and the {cred.describe()} may not create repositories.",
+                    "create it by hand, or use a credential with admin:repository:bitbucket / repository:admin "
+                    "(Data Center: PROJECT_ADMIN).", input_name="token")
+            if s.dry_run:
+                action.notice(f"dry-run: would create {s.repo.full_name}")
+            else:
+                with action.group(f"Create {s.repo.full_name}"):
+                    pre.clone_urls = bb.create(s.private, s.fork_policy, s.description) or pre.clone_urls
+                    pre.exists = created = True
+                    action.info(f"created {s.repo.full_name} (private: {s.private}, fork policy: {s.fork_policy})")
+    target_url = _target_url(s, pre)
+    action.set_output("target-url", redact_url(target_url))
+
+    with contextlib.ExitStack() as stack:
+        extra_env: dict[str, str] = {}
+        if cred.kind == "ssh-key":
+            setup = stack.enter_context(ssh_setup(s.ssh_key, s.known_hosts, action.env.get("RUNNER_TEMP")))
+            extra_env.update(setup.env())
+        repo_dir = stack.enter_context(_local_repo(action, s.path))
+        source_url = _source_url(action, s, repo_dir)
+        source_auth = GitAuth("basic", "x-access-token", s.source_token, _scope(source_url)) if (
+            s.source_token and _scope(source_url)) else None
+        git = Git(
+            repo_dir,
+            Endpoint("source", source_url, source_auth, s.source_lfs_url),
+            Endpoint("target", target_url, cred.git_auth(_scope(target_url)), s.target_lfs_url),
+            extra_env=extra_env,
+            base_env=action.env,
+        )
+        for value in git.secrets:
+            action.mask(value)
+        _mirror(action, s, git, created, started, target_missing=pre is not None and not pre.exists)
+
+
+def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float, target_missing: bool) -> None:
+    source = action.retry("ls-remote source", lambda: git.ls_remote(git.source, ["refs/heads/*", "refs/tags/*"]))
+    desired = R.heads_and_tags(source)
+    if not desired:
+        raise UserError(f"The source {redact_url(git.source.url)} has no branches or tags; refusing to mirror "
+                        "(an empty view must never prune the backup).", "check `source-url:`/`source-token:`.")
+    target_all = {} if target_missing else action.retry("ls-remote target", lambda: git.ls_remote(git.target))
+    target = R.heads_and_tags(target_all)
+    if target == desired:
+        elapsed = time.monotonic() - started
+        action.info(f"{len(desired)} branches and tags already identical on the target: nothing to push "
+                    f"({elapsed:.2f}s)")
+        _outputs(action, [], [], [], skipped=True)
+        action.summary.heading("Bitbucket mirror").key_values([
+            ("target", redact_url(git.target.url)), ("result", "unchanged: skipped"),
+            ("refs", len(desired)), ("time", f"{elapsed:.2f}s")])
+        return
+
+    with action.group("Complete the local view of the source"):
+        fetched = action.retry("fetch source", git.fetch_source)
+        if R.heads_and_tags(fetched) != desired:  # the source moved between ls-remote and fetch: one more look
+            desired = R.heads_and_tags(git.ls_remote(git.source, ["refs/heads/*", "refs/tags/*"]))
+            if R.heads_and_tags(fetched) != desired:
+                diff = R.diff_refs(desired, fetched)
+                raise TransientError(f"the source changed while mirroring ({', '.join(d[0] for d in diff[:10])})")
+        action.info(f"{len(desired)} branches and tags with full history")
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    plan = R.plan_push(
+        desired, target_all, is_fast_forward=git.is_ancestor, prune=s.prune, keep_deleted=s.keep_deleted,
+        stamp=stamp, local_ref=lambda r: SOURCE_NS + r[len("refs/"):],
+        target_local_ref=lambda r: TARGET_NS + r[len("refs/"):],
+    )
+    if not s.prune:
+        extra = sorted(set(target) - set(desired))
+        if extra:
+            action.warning(f"prune: false keeps {len(extra)} refs on the target that the source no longer has; "
+                           "the mirror will not be identical")
+    backups = plan.by_action("backup")
+    if backups:
+        missing = [c.ref for c in plan.by_action("delete", "force")
+                   if c.old and not git.has_object(c.old)]
+        git.fetch_target_refs(missing)
+
+    if s.dry_run:
+        _report(action, s, git, plan, created, started, dry_run=True)
+        _outputs(action, [], [], [], skipped=False)
+        return
+
+    atomic = _write_check(action, git, plan)
+    _lfs(action, s, git, plan)
+    with action.group(f"Push {len(plan.changes)} ref changes"):
+        _push(action, git, plan, atomic)
+    after = action.retry("ls-remote target", lambda: git.ls_remote(git.target))
+    diff = R.diff_refs(desired if s.prune else {**R.heads_and_tags(target), **desired}, after)
+    if diff:
+        lines = ", ".join(f"{ref} (source {R.short(exp) or 'absent'}, target {R.short(got) or 'absent'})"
+                          for ref, exp, got in diff[:20])
+        raise UserError(f"Verification failed: after the push the target differs from the source in {len(diff)} "
+                        f"refs: {lines}", "re-run the mirror; if it persists, check branch restrictions or hooks "
+                        "on the Bitbucket repository.")
+    _report(action, s, git, plan, created, started, dry_run=False)
+    _outputs(action, plan.by_action("create", "update", "force"), plan.by_action("delete"),
+             plan.by_action("force"), skipped=False, backups=backups)
+
+
+def _write_check(action: Action, git: Git, plan: R.Plan) -> bool:
+    """``push --dry-run`` opens receive-pack: a read-only credential is refused here, before anything is sent.
+    Returns whether the server takes ``--atomic``."""
+    atomic = True
+    res = git.push(plan.refspecs, atomic=True, dry_run=True)
+    if not res.ok and "does not support --atomic" in res.stderr:
+        action.warning("the Bitbucket server does not support atomic pushes: refs are pushed one by one")
+        atomic = False
+        res = git.push(plan.refspecs, atomic=False, dry_run=True)
+    if not res.ok and not parse_porcelain(res.stdout):
+        err = classify(res, git.target)
+        if isinstance(err, UserError):
+            err.message = "Pre-flight push check failed, nothing was pushed: " + err.message
+        raise err
+    return atomic
+
+
+def _lfs(action: Action, s: Settings, git: Git, plan: R.Plan) -> None:
+    if s.lfs == "false":
+        return
+    refs = [c.refspec.split(":", 1)[0].lstrip("+") for c in plan.by_action("create", "update", "force")]
+    if not refs:
+        return
+    if s.lfs == "auto" and not git.uses_lfs(refs):
+        return
+    if not git.lfs_available():
+        raise UserError("This repository uses Git LFS but git-lfs is not installed on the runner.",
+                        "install git-lfs (apt-get install git-lfs) before this step, or set `lfs: false` to mirror "
+                        "only the pointers.", input_name="lfs")
+    with action.group("Git LFS objects"):
+        res = git.lfs_fetch_all(refs)
+        action.info(res.stdout.strip() or res.stderr.strip())
+        if not res.ok:
+            raise UserError(f"Could not fetch the LFS objects from the source: {res.stderr.strip()[-600:]}",
+                            "check the source token can read LFS objects (or set `source-lfs-url:`), or set "
+                            "`lfs: false`.", input_name="lfs")
+        res = git.lfs_push_all(refs)
+        action.info(res.stdout.strip() or res.stderr.strip())
+        if not res.ok:
+            err = classify(res, git.target)
+            message = err.message if isinstance(err, UserError) else str(err)
+            raise UserError(f"Could not push the LFS objects to Bitbucket: {message}",
+                            "check the credential can write LFS objects and the repository's LFS storage quota, "
+                            "or set `target-lfs-url:` if LFS is served elsewhere.", input_name="lfs")
+
+
+def _push(action: Action, git: Git, plan: R.Plan, atomic: bool) -> None:
+    def attempt() -> None:
+        res = git.push(plan.refspecs, atomic=atomic)
+        action.info(res.stdout.strip())
+        if res.ok:
+            return
+        lines = parse_porcelain(res.stdout)
+        rejected = [ln for ln in lines if ln.flag == "!" and "atomic" not in ln.summary]
+        if rejected:
+            hook = remote_messages(res.stderr)
+            refs = ", ".join(f"{ln.dst} {ln.summary}" for ln in rejected)
+            protected = any("hook" in ln.summary or "protected" in ln.summary or "restriction" in ln.summary
+                            or "declined" in ln.summary for ln in rejected)
+            raise UserError(
+                f"Bitbucket rejected the push: {refs}" + (f" (server said: {hook})" if hook else "")
+                + (". Nothing was changed (atomic push)." if atomic else "."),
+                "let the mirror's account or token bypass the branch restrictions (Repository settings -> Branch "
+                "restrictions -> exempt it from 'Rewriting history'/'Deleting'/'Changes without a pull request'), "
+                "or exclude the branch." if protected else
+                "check the target's repository settings; re-run the mirror once fixed.",
+            )
+        raise classify(res, git.target)
+
+    action.retry("push", attempt, attempts=3)
+
+
+def _report(action: Action, s: Settings, git: Git, plan: R.Plan, created: bool, started: float,
+            dry_run: bool) -> None:
+    rows = [(c.ref, R.short(c.old), R.short(c.new), ("would " if dry_run else "") + c.action, c.note)
+            for c in plan.changes]
+    counts = {a: len(plan.by_action(a)) for a in ("create", "update", "force", "delete", "backup")}
+    action.summary.heading("Bitbucket mirror" + (" (dry run)" if dry_run else ""))
+    action.summary.key_values([
+        ("target", redact_url(git.target.url)),
+        ("repository", f"{s.repo.full_name}" + (" (created)" if created else "")),
+        ("credential", s.credential.describe()),
+        ("changes", ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "none"),
+        ("time", f"{time.monotonic() - started:.1f}s"),
+    ])
+    action.summary.table(["ref", "old", "new", "action", "note"], rows)
+    forced = plan.by_action("force")
+    if forced:
+        action.summary.text("**Force-updated (history rewritten on the source):** "
+                            + ", ".join(f"`{c.ref}`" for c in forced))
+        for c in forced:
+            action.warning(f"{c.ref}: {c.note}; force-updated {R.short(c.old)} -> {R.short(c.new)}")
+
+
+def _outputs(action: Action, pushed: list[R.Change], deleted: list[R.Change], forced: list[R.Change],
+             skipped: bool, backups: list[R.Change] | None = None) -> None:
+    action.set_output("pushed-refs", "\n".join(R.names(pushed)))
+    action.set_output("deleted-refs", "\n".join(R.names(deleted)))
+    action.set_output("forced-refs", "\n".join(R.names(forced)))
+    action.set_output("backup-refs", "\n".join(R.names(backups or [])))
+    action.set_output("skipped", skipped)
+
+
+def main() -> int:
+    return run_stage(run, name="bitbucket-mirror")
