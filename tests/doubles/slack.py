@@ -110,14 +110,23 @@ class SlackDouble(DoubleServer):
         retry_after_floor: int = 1,
     ) -> None:
         super().__init__()
+        self._limits = (message_limit, app_limit)
+        self.retry_after_floor = retry_after_floor
+        self._ts_lock = threading.Lock()
+        self._last_us = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the initial workspace (tests share one server and reset it between them)."""
+        message_limit, app_limit = self._limits
+        with self.lock:
+            self.transcript.clear()
+            self.faults.clear()
         self.tokens: dict[str, Token] = {BOT_TOKEN: Token()}
         self.channels: dict[str, Channel] = {}
         self.webhooks: dict[str, str] = {}  # path -> channel id
         self.message_limiter = RateLimiter(*message_limit) if message_limit else None
         self.app_limiter = RateLimiter(*app_limit) if app_limit else None
-        self.retry_after_floor = retry_after_floor
-        self._ts_lock = threading.Lock()
-        self._last_us = 0
         self.add_channel("C0DEPLOYS1", "deploys")
         self.add_channel("C0OTHERS01", "others", bot_member=False)
         self.add_channel("C0ARCHIVE1", "old-deploys", archived=True)

@@ -28,12 +28,18 @@ class Result:
         return data
 
 
-@pytest.fixture
-def slack() -> Iterator[SlackDouble]:
+@pytest.fixture(scope="session")
+def slack_server() -> Iterator[SlackDouble]:
     double = SlackDouble(message_limit=(20, 1.0), app_limit=(100, 1.0))
     double.start()
     yield double
     double.stop()
+
+
+@pytest.fixture
+def slack(slack_server: SlackDouble) -> SlackDouble:
+    slack_server.reset()
+    return slack_server
 
 
 def push_event(tmp: Path, *, login: str = "octocat", message: str = "Fix the payment retries\n\nbody") -> Path:
@@ -70,6 +76,7 @@ class Pipeline:
             "INPUT_TOKEN": BOT_TOKEN,
             "INPUT_CHANNEL": "C0DEPLOYS1",
             "INPUT_API_URL": double.api_url,
+            "SHIPYARD_SLACK_BACKOFF": "0.05",
             **extra,
         }
 

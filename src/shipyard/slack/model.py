@@ -85,6 +85,7 @@ class RunState:
     ts: str = ""  # parent message ts (string, never a float)
     channel: str = ""  # channel ID
     attempt: str = "1"
+    previous: str = ""  # final state of the attempt before this re-run
 
     # ------------------------------------------------------------- updates
     def stage(self, name: str) -> StageEntry | None:
@@ -153,6 +154,7 @@ class RunState:
 
     def reset_for_attempt(self, attempt: str, now: float | None = None) -> None:
         """A re-run starts over on the same message: fresh clock and checklist, same ts/channel."""
+        self.previous = self.final or self.previous
         self.attempt = attempt
         self.started = time.time() if now is None else now
         self.stages = []
@@ -187,6 +189,7 @@ class RunState:
             "it": self.image_tag,
             "id": self.image_digest,
             "fin": round(self.finished, 3) if self.finished is not None else None,
+            "p": self.previous,
         }
         data.update({k: v for k, v in optional.items() if v})
         return data
@@ -221,6 +224,7 @@ class RunState:
             ts=ts,
             channel=str(data.get("ch") or ""),
             attempt=str(data.get("a") or "1"),
+            previous=str(data.get("p") or ""),
         )
 
     @classmethod

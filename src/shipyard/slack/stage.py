@@ -37,9 +37,32 @@ class Plan:
 
 
 # ------------------------------------------------------------------ helpers
+METADATA_STATE = 4000  # characters of checklist kept in the parent's metadata
+
+
+def compact_state(state: RunState, limit: int = METADATA_STATE) -> str:
+    """The checklist for the metadata, shrunk to fit: details, then errors, then pending stages go first."""
+    text = state.to_json()
+    if len(text) <= limit:
+        return text
+    slim = RunState.from_json(text)
+    for entry in slim.stages:
+        entry.details = ""
+    text = slim.to_json()
+    for entry in slim.stages:
+        entry.error = entry.error[:200]
+    slim.error = slim.error[:300]
+    text = slim.to_json()
+    while len(text) > limit and slim.stages:
+        pending = [e for e in slim.stages if e.status == "pending"]
+        slim.stages.remove(pending[-1] if pending else slim.stages[-1])
+        text = slim.to_json()
+    return text
+
+
 def metadata(ctx: RunContext, state: RunState) -> dict[str, Any]:
     payload = {**ctx.run_key(), **ctx.lineage(), "attempt": state.attempt, "status": state.status,
-               "state": state.to_json()}
+               "state": compact_state(state)}
     return {"event_type": EVENT_TYPE, "event_payload": payload}
 
 
@@ -113,11 +136,14 @@ class Notifier:
             action.env, repo=self.ctx.repository, run_id=self.ctx.run_id, attempt=self.ctx.attempt,
             key=self.ctx.matrix_key, dry_run=self.dry_run,
         )
+        # retry pacing for 5xx/timeouts (Retry-After always wins for 429); a knob for tests, not an input
+        self.backoff = float(action.env.get("SHIPYARD_SLACK_BACKOFF") or 0.5)
         self.api: SlackApi | None = None
         if mode == "bot":
             self.api = SlackApi(self.token, base_url=self.api_url, rate_limit_budget=self.rate_budget,
-                                log=action.warning)
+                                backoff=self.backoff, log=action.warning)
         self.from_file = False
+        self.looked_up = False
 
     # -------------------------------------------------------------- state
     def load_state(self) -> RunState | None:
@@ -177,10 +203,13 @@ class Notifier:
 
             merge(state, remote)
 
-    def find_parent(self) -> RunState | None:
-        """This run's parent message (same repo, run id and matrix entry), by its metadata."""
+    def find_parent(self, *, strict: bool = False) -> RunState | None:
+        """This run's parent message (same repo, run id and matrix entry), by its metadata.
+
+        ``strict`` re-raises SlackUnavailable (used after an ambiguous post: if we cannot look, stop)."""
         if self.api is None or not self.channel:
             return None
+        self.looked_up = True
         try:
             channel_id = self.api.channel_id(self.channel)
             if not channel_id:
@@ -195,15 +224,24 @@ class Notifier:
                     return _state_from(msg, channel_id)
         except SlackConfigError as exc:
             self.plan.notes.append(f"could not look for this run's earlier message ({exc.code}): {exc.fix}")
-        except (SlackRejected, SlackUnavailable) as exc:
+        except SlackUnavailable as exc:
+            if strict:
+                raise
+            self.plan.notes.append(f"could not look for this run's earlier message ({exc})")
+        except SlackRejected as exc:
             self.plan.notes.append(f"could not look for this run's earlier message ({exc})")
         return None
 
-    def previous_final(self) -> str:
-        """The final state of the previous run of the same service/branch/environment (for recovery)."""
+    def previous_final(self, state: RunState) -> str:
+        """The final state of the previous run of the same service/branch/environment (for recovery).
+
+        A re-run compares with its own earlier attempt; otherwise the channel's newest run message with the
+        same service, branch, environment and matrix entry decides."""
         given = self.action.input("previous-status")
         if given:
             return given
+        if state.previous:
+            return state.previous
         if self.api is None or not self.channel:
             return ""
         try:
@@ -266,8 +304,8 @@ class Notifier:
                 posted = self.api.post(channel, text, blocks, metadata=metadata(self.ctx, state), once=True)
             except SlackUnavailable as exc:
                 self.action.warning(f"posting the run's message: {exc}; checking whether it arrived")
-                time.sleep(min(4.0, 0.5 * 2**attempt))
-                found = self.find_parent()
+                time.sleep(min(4.0, self.backoff * 2**attempt))
+                found = self.find_parent(strict=True)
                 if found is not None:
                     state.ts, state.channel = found.ts, found.channel
                     self.plan.posted.append(f"parent found after an ambiguous error ({state.ts})")
@@ -305,7 +343,8 @@ class Notifier:
         if state.ts and state.channel:
             self.update_parent(state)
         else:
-            found = self.find_parent() if self.event != "start" or self.ctx.attempt != "1" else None
+            look = not self.looked_up and (self.event != "start" or self.ctx.attempt != "1")
+            found = self.find_parent() if look else None
             if found is not None:
                 state.ts, state.channel = found.ts, found.channel
                 self.update_parent(state)
@@ -405,7 +444,7 @@ class Notifier:
         alert = ""
         if self.mentions_on and final in ("failure", "timed-out"):
             alert = "failure"
-        elif self.mentions_on and final == "success" and self.previous_final() in ("failure", "timed-out"):
+        elif self.mentions_on and final == "success" and self.previous_final(state) in ("failure", "timed-out"):
             alert = "recovery"
         self.plan.alert = alert
         if self.api is not None:
@@ -421,7 +460,7 @@ class Notifier:
                 blocks, text = render.fit(blocks, text)
             from shipyard.slack.api import send_webhook
 
-            send_webhook(self.webhook, text, blocks, rate_limit_budget=self.rate_budget)
+            send_webhook(self.webhook, text, blocks, rate_limit_budget=self.rate_budget, backoff=self.backoff)
             self.plan.posted.append("posted through the incoming webhook")
         return state
 
