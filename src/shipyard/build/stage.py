@@ -1,0 +1,426 @@
+"""The build stage: detect, (generate a Dockerfile), hash the content, skip + retag or build, push, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shipyard.build import builders, content, dockerfiles, hostbuild, tags
+from shipyard.build.detect import LANGUAGES, Detection, detect
+from shipyard.oci import ImageRef, RegistryClient, RegistryError, RegistryUnreachable
+from shipyard.runtime import Action, UserError, format_duration, run_stage
+
+DEFAULT_IGNORE = [".git", ".github", "**/node_modules", "**/__pycache__", "**/*.pyc", ".venv", "target", "build",
+                  ".gradle", ".build", ".idea", ".vscode", "**/.DS_Store", ".shipyard"]
+_SECRET_HINT = re.compile(r"(?i)(password|secret|token|apikey|api_key|private)")
+
+
+@dataclass
+class Plan:
+    image: ImageRef
+    context: Path
+    workspace: Path
+    dockerfile_text: str
+    dockerfile_path: Path | None  # the repository's Dockerfile, or None when generated
+    detection: Detection | None
+    mode: str
+    generated: dockerfiles.Generated | None = None
+    bases: list[str] = field(default_factory=list)
+    ignore: content.DockerIgnore = field(default_factory=lambda: content.DockerIgnore([]))
+    has_ignorefile: bool = False
+
+
+def _workspace(action: Action) -> Path:
+    return Path(action.env.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+
+
+def _image(action: Action) -> ImageRef:
+    text = action.require("image")
+    try:
+        ref = ImageRef.parse(text)
+    except ValueError as exc:
+        raise UserError(f"Input 'image' is not a valid image name: {exc}.",
+                        "set `image:` to REGISTRY/REPOSITORY, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/"
+                        "team/service (no tag: tags are computed).", input_name="image") from exc
+    if ref.tag or ref.digest:
+        raise UserError(f"Input 'image' must not carry a tag or digest ('{text}').",
+                        "drop the ':tag' part; add extra tags with `tags:`.", input_name="image")
+    return ref
+
+
+def _resolve_dockerfile(action: Action, workspace: Path, context: Path) -> Path | None:
+    given = action.input("dockerfile")
+    if given:
+        for base in (workspace, context):
+            candidate = (base / given).resolve()
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"Input 'dockerfile': '{given}' does not exist (looked in {workspace} and {context}).",
+                        "give the Dockerfile's path relative to the repository root, or leave `dockerfile:` empty "
+                        "to use <context>/Dockerfile or a generated one.", input_name="dockerfile")
+    for name in ("Dockerfile", "Containerfile"):
+        if (context / name).is_file():
+            return context / name
+    return None
+
+
+def plan(action: Action) -> Plan:
+    workspace = _workspace(action)
+    image = _image(action)
+    context = (workspace / (action.input("context") or ".")).resolve()
+    if not context.is_dir():
+        raise UserError(f"Input 'context': '{action.input('context')}' is not a directory under {workspace}.",
+                        "set `context:` to the service's directory (monorepos: one build step per service).",
+                        input_name="context")
+    mode = action.choice("build-mode", ["container", "host"], "container")
+    language = action.input("language")
+    if language is not None:
+        language = action.choice("language", LANGUAGES)
+    dockerfile_path = _resolve_dockerfile(action, workspace, context)
+    own_ignore = next((context / n for n in (".containerignore", ".dockerignore") if (context / n).exists()), None)
+    ignore = content.DockerIgnore.load(context) if own_ignore else content.DockerIgnore(DEFAULT_IGNORE)
+    if dockerfile_path is not None:
+        if mode == "host":
+            raise UserError("`build-mode: host` only applies to generated Dockerfiles, and this service has "
+                            f"its own ({dockerfile_path.name}).", "remove `build-mode: host`.",
+                            input_name="build-mode")
+        detection = None
+        try:
+            detection = detect(context, language)
+        except UserError:
+            pass  # a Dockerfile needs no detectable language
+        text = dockerfile_path.read_text(encoding="utf-8", errors="replace")
+        return Plan(image, context, workspace, text, dockerfile_path, detection, mode,
+                    bases=dockerfiles.from_images(text, action.mapping("build-args")), ignore=ignore,
+                    has_ignorefile=own_ignore is not None)
+    detection = detect(context, language)
+    bases = dockerfiles.choose_bases(detection, action.mapping("base-images"))
+    generated = dockerfiles.generate(detection, bases, mode)
+    return Plan(image, context, workspace, generated.text, None, detection, mode, generated,
+                bases=list(generated.bases.values()), ignore=ignore, has_ignorefile=own_ignore is not None)
+
+
+def base_digests(action: Action, refs: list[str], insecure: bool) -> tuple[list[str], list[str]]:
+    """Digest-pinned references for the content hash; tags are resolved through the registry when possible."""
+    out: list[str] = []
+    unresolved: list[str] = []
+    for text in refs:
+        try:
+            ref = ImageRef.parse(text)
+        except ValueError:
+            out.append(text)
+            unresolved.append(text)
+            continue
+        if ref.digest:
+            out.append(f"{ref.name}@{ref.digest}")
+            continue
+        try:
+            client = RegistryClient(action, ref.registry, insecure=insecure or None, attempts=2, max_elapsed=10,
+                                    timeout=10)
+            info = client.head_manifest(ref.repository, ref.reference)
+        except (RegistryError, UserError) as exc:
+            action.debug(f"could not resolve {text}: {exc}")
+            info = None
+        if info is None:
+            out.append(str(ref))
+            unresolved.append(text)
+        else:
+            out.append(f"{ref.name}@{info.digest}")
+    return out, unresolved
+
+
+def _labels(action: Action, revision: str) -> dict[str, str]:
+    server = action.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    repo = action.github("repository")
+    source = action.input("source-url") or (f"{server}/{repo}" if repo else "")
+    labels = {
+        "org.opencontainers.image.created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.revision": revision,
+    }
+    if source:
+        labels["org.opencontainers.image.source"] = source
+    labels.update(action.mapping("labels"))
+    return labels
+
+
+def _git_head(context: Path) -> tuple[str, str]:
+    import subprocess
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", str(context), *args], capture_output=True, text=True, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    sha = git("rev-parse", "HEAD")
+    branch = git("symbolic-ref", "-q", "HEAD")
+    return sha, branch
+
+
+def choose_builder(action: Action) -> str:
+    wanted = action.choice("builder", ["auto", "buildah", "buildx"], "auto")
+    if wanted != "auto":
+        return wanted
+    if builders.docker_available():
+        return "buildx"
+    if shutil.which("buildah"):
+        return "buildah"
+    raise UserError("Neither a docker daemon with buildx nor buildah is available on this runner.",
+                    "install buildah (daemonless; works on Kubernetes runners) or use a runner with docker.",
+                    input_name="builder")
+
+
+def run(action: Action) -> None:
+    started = action.clock()
+    p = plan(action)
+    push = action.boolean("push", True)
+    skip_unchanged = action.boolean("skip-unchanged", True)
+    insecure = action.boolean("insecure-registry", False)
+    provenance = action.boolean("provenance", False)
+    platforms = action.items("platforms")
+    build_args = action.mapping("build-args")
+    for key in build_args:
+        if _SECRET_HINT.search(key):
+            action.warning(f"build arg '{key}' looks like a secret: build args are stored in the image history; "
+                           "use build secrets instead.")
+    target = action.input("target")
+    extra_tags = action.items("tags")
+    bad = tags.invalid_tags(extra_tags)
+    if bad:
+        raise UserError(f"Input 'tags' has invalid tag(s): {', '.join(bad)}.",
+                        "tags may hold letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-').",
+                        input_name="tags")
+    service = action.input("service-name") or p.image.repository.rsplit("/", 1)[-1]
+    builder = choose_builder(action)
+    cache = action.choice("cache", ["auto", "registry", "gha", "none"], "auto")
+    if cache == "auto":
+        cache = "registry" if builder == "buildx" and push else "none"
+    if cache == "gha" and builder != "buildx":
+        raise UserError("`cache: gha` needs the buildx builder.", "use `cache: registry` or `cache: none` with "
+                        "buildah.", input_name="cache")
+
+    files = content.context_files(p.context, p.ignore)
+    if not files.git:
+        action.warning(f"build context {p.context} is not in a git work tree: hashing every file under it.")
+    digests, unresolved = base_digests(action, p.bases, insecure)
+    for ref in unresolved:
+        action.warning(f"base image {ref} is not pinned by digest and could not be resolved: the content hash "
+                       "uses its name, so a new upstream image under the same tag will not trigger a rebuild. "
+                       "Pin it (`image:tag@sha256:...`).")
+    extra = {"mode": p.mode}
+    if p.mode == "host" and p.detection:
+        extra["toolchain"] = hostbuild.toolchain_version(p.detection, action.env)
+        extra["install"] = action.input("install-command") or ""
+        extra["build"] = action.input("build-command") or ""
+    chash = content.compute(files, p.dockerfile_text, build_args=build_args, target=target, platforms=platforms,
+                            base_digests=digests, extra=extra)
+    content_tag = content.tag_for(chash)
+    head_sha, head_ref = _git_head(p.context)
+    git = tags.git_context(action.env, head_sha, head_ref)
+    tag_list = tags.compute_tags(git, content_tag, extra_tags, head_ref=action.github("head_ref"))
+    refs = [f"{p.image.name}:{t}" for t in tag_list]
+    language = p.detection.label if p.detection else "(own Dockerfile)"
+    dockerfile_label = str(p.dockerfile_path.relative_to(p.workspace)) if p.dockerfile_path and \
+        p.dockerfile_path.is_relative_to(p.workspace) else (str(p.dockerfile_path) if p.dockerfile_path else
+                                                             f"generated ({p.mode})")
+    action.info(f"service {service}: {language}, Dockerfile {dockerfile_label}, content hash {chash[:12]}")
+
+    action.set_output("image", p.image.name)
+    action.set_output("content-hash", chash)
+    action.set_output("language", p.detection.language if p.detection else "")
+
+    # ------------------------------------------------------------ skip when the content is already there
+    client = RegistryClient(action, p.image.registry, insecure=insecure or None, attempts=3, max_elapsed=20)
+    existing = None
+    if skip_unchanged:
+        try:
+            existing = client.head_manifest(p.image.repository, content_tag)
+        except RegistryUnreachable as exc:
+            action.warning(f"could not check {p.image.name} for {content_tag} ({exc}): building anyway.")
+        except UserError as exc:
+            if push:
+                raise
+            action.warning(f"could not check {p.image.name} for {content_tag} ({exc.message}): building anyway.")
+    if existing is not None:
+        if push and not action.dry_run:
+            manifest = client.retag(p.image.repository, existing.digest, tag_list[1:])
+            size = manifest.image_size()
+        else:
+            size = 0
+        action.info(f"{p.image.name}:{content_tag} exists ({existing.digest}): skipped the build"
+                    + (", added the tags server-side" if push and not action.dry_run else ""))
+        _outputs(action, refs, existing.digest, skipped=True)
+        _summary(action, service, language, builder, dockerfile_label, chash, refs, existing.digest, size,
+                 action.clock() - started, "skipped: unchanged content, tags added by server-side retag"
+                 if push and not action.dry_run else "skipped: unchanged content (dry run: no tags added)")
+        return
+
+    if action.dry_run:
+        spec_dir = Path(tempfile.mkdtemp(prefix="shipyard-build-"))
+        spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
+                     _labels(action, git.sha), spec_dir, p.context, builder)
+        cmd = builders.buildah_command(spec) if builder == "buildah" else builders.buildx_command(spec)
+        action.info("dry run: would run " + " ".join(cmd))
+        _outputs(action, refs, "", skipped=False)
+        _summary(action, service, language, builder, dockerfile_label, chash, refs, "", 0,
+                 action.clock() - started, "dry run: not built")
+        shutil.rmtree(spec_dir, ignore_errors=True)
+        return
+
+    # ------------------------------------------------------------ build
+    temp_root = Path(tempfile.mkdtemp(prefix="shipyard-build-", dir=action.env.get("RUNNER_TEMP") or None))
+    try:
+        build_context = p.context
+        if p.mode == "host":
+            assert p.detection is not None
+            build_context = temp_root / "context"
+            build_context.mkdir()
+            with action.group(f"Build {service} on the runner ({p.detection.label})"):
+                hostbuild.stage(p.detection, p.context, files, build_context, env=action.env,
+                                emit=action.info, platform=platforms[0] if platforms else "",
+                                install_command=action.input("install-command"),
+                                build_command=action.input("build-command"))
+        spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
+                     _labels(action, git.sha), temp_root, build_context, builder)
+        digest, cache_hits, steps = _build(action, builder, spec, service)
+        size = 0
+        if push:
+            digest = _push(action, builder, spec, client, p.image, tag_list, digest)
+            try:
+                pushed = client.get_manifest(p.image.repository, digest)
+                size = pushed.image_size() if pushed else 0
+            except RegistryError:
+                size = 0
+        _outputs(action, refs, digest, skipped=False)
+        result = "built and pushed" if push else "built (not pushed)"
+        if steps:
+            result += f"; cache hits {cache_hits}/{steps} steps"
+        _summary(action, service, language, builder, dockerfile_label, chash, refs, digest, size,
+                 action.clock() - started, result)
+    finally:
+        shutil.rmtree(temp_root, ignore_errors=True)
+
+
+def _spec(p: Plan, refs: list[str], build_args: dict[str, str], target: str | None, platforms: list[str],
+          push: bool, cache: str, provenance: bool, insecure: bool, service: str, labels: dict[str, str],
+          temp_root: Path, build_context: Path, builder: str) -> builders.BuildSpec:
+    if p.dockerfile_path is not None:
+        dockerfile = p.dockerfile_path
+    else:
+        dockerfile = temp_root / "Dockerfile"
+        dockerfile.write_text(p.dockerfile_text, encoding="utf-8")
+    ignorefile = None
+    if not p.has_ignorefile and p.mode == "container":
+        ignorefile = temp_root / "Dockerfile.dockerignore"  # buildx reads <Dockerfile>.dockerignore
+        ignorefile.write_text("\n".join(DEFAULT_IGNORE) + "\n", encoding="utf-8")
+        if p.dockerfile_path is not None and builder == "buildx":
+            ignorefile = None  # buildx has no --ignorefile; the repository's Dockerfile is used as is
+    cache_ref = ""
+    if cache == "registry":
+        cache_ref = f"{p.image.name}:buildcache" if builder == "buildx" else f"{p.image.name}/buildcache"
+    return builders.BuildSpec(
+        context=build_context, dockerfile=dockerfile, tags=refs, build_args=build_args, labels=labels,
+        target=target, platforms=platforms, push=push, cache=cache, cache_ref=cache_ref, cache_scope=service,
+        provenance=provenance, insecure=insecure, ignorefile=ignorefile if builder == "buildah" else None,
+        metadata_file=temp_root / "metadata.json", manifest_name=f"shipyard-{service}-{p.image.repository}",
+    )
+
+
+def _build(action: Action, builder: str, spec: builders.BuildSpec, service: str) -> tuple[str, int, int]:
+    cmd = builders.buildah_command(spec) if builder == "buildah" else builders.buildx_command(spec)
+    with action.group(f"Build {service} with {builder}"):
+        action.info("$ " + " ".join(cmd))
+        result = builders.stream(cmd, env=action.env, emit=action.info)
+    if result.returncode != 0:
+        failure = builders.parse_failure(result.lines, builder)
+        step = failure.step if failure else "(unknown step)"
+        tail = failure.tail if failure else result.lines[-builders.TAIL_LINES:]
+        action.summary.heading(f"build {service}: failed", 3)
+        action.summary.key_values([("failing step", step), ("builder", builder)])
+        action.summary.text("Last lines of its output:\n\n```\n" + "\n".join(tail) + "\n```")
+        raise UserError(f"The image build failed at {step} (exit {result.returncode}).",
+                        "read the step's output above (log group 'Build ...') and fix the Dockerfile or the code.")
+    if builder == "buildah":
+        hits = sum(1 for line in result.lines if "Using cache" in line)
+        steps = sum(1 for line in result.lines if builders._BUILDAH_STEP.match(line.strip()))
+        return "", hits, steps
+    digest = ""
+    if spec.metadata_file and spec.metadata_file.exists():
+        try:
+            digest = str(json.loads(spec.metadata_file.read_text()).get("containerimage.digest") or "")
+        except ValueError:
+            digest = ""
+    hits = sum(1 for line in result.lines if re.match(r"^#\d+ CACHED", line))
+    steps = sum(1 for line in result.lines if builders._BUILDX_STEP.match(line))
+    return digest, hits, steps
+
+
+def _push(action: Action, builder: str, spec: builders.BuildSpec, client: RegistryClient, image: ImageRef,
+          tag_list: list[str], digest: str) -> str:
+    if builder == "buildx":
+        return digest  # buildx pushed every tag itself
+    digest_file = Path(tempfile.mkstemp(prefix="digest-", dir=spec.metadata_file.parent if spec.metadata_file
+                                        else None)[1])
+    cmd = builders.buildah_push_command(spec, spec.tags[0], digest_file)
+    with action.group(f"Push {spec.tags[0]}"):
+        action.info("$ " + " ".join(cmd))
+        result = None
+        for attempt in range(3):  # buildah retries blobs itself; this covers a dropped connection mid-push
+            result = builders.stream(cmd, env=action.env, emit=action.info)
+            if result.returncode == 0:
+                break
+            text = "\n".join(result.lines[-10:])
+            if re.search(r"unauthorized|denied|authentication required", text, re.I):
+                raise UserError(f"the registry refused the push to {image.name}:\n{text}",
+                                "log in first (the ecr-push stage's login, `buildah login`, or an auth file in "
+                                "$REGISTRY_AUTH_FILE) with a credential that may push this repository.")
+            action.warning(f"push attempt {attempt + 1} failed; retrying")
+            action.sleep(2 ** attempt)
+        assert result is not None
+        if result.returncode != 0:
+            raise UserError(f"pushing {spec.tags[0]} failed:\n" + "\n".join(result.lines[-10:]),
+                            "check that the registry is reachable and the repository exists.")
+    digest = digest_file.read_text().strip()
+    if len(tag_list) > 1:
+        client.retag(image.repository, digest, tag_list[1:])
+    return digest
+
+
+def _outputs(action: Action, refs: list[str], digest: str, *, skipped: bool) -> None:
+    action.set_output("tags", "\n".join(refs))
+    action.set_output("digest", digest)
+    action.set_output("skipped", skipped)
+
+
+def _size(size: int) -> str:
+    if not size:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def _summary(action: Action, service: str, language: str, builder: str, dockerfile: str, chash: str,
+             refs: list[str], digest: str, size: int, seconds: float, result: str) -> None:
+    action.summary.heading(f"build {service}", 3)
+    action.summary.key_values([
+        ("result", result),
+        ("language", language),
+        ("builder", builder),
+        ("Dockerfile", dockerfile),
+        ("content hash", chash[:24]),
+        ("digest", digest or "-"),
+        ("size", _size(size)),
+        ("time", format_duration(seconds)),
+    ])
+    action.summary.table(["tags"], [[r] for r in refs])
+
+
+def main() -> int:
+    return run_stage(run, name="build")

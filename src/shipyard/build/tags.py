@@ -1,0 +1,82 @@
+"""Image tags from the git context: short SHA, branch, semver from a git tag, the content hash, extras."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from shipyard.oci import valid_tag
+
+SEMVER = re.compile(r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+                    r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$")
+
+
+@dataclass(frozen=True)
+class GitContext:
+    sha: str
+    ref: str  # refs/heads/main, refs/tags/v1.2.3, refs/pull/7/merge
+
+
+def sanitize(value: str, max_len: int = 128) -> str:
+    """A branch name as a valid tag: invalid characters -> '-', no leading '.'/'-', at most 128 chars."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "-", value)
+    text = re.sub(r"-{2,}", "-", text).lstrip(".-")
+    return text[:max_len].rstrip(".-") or "unnamed"
+
+
+def semver_tags(ref_name: str) -> list[str]:
+    """v1.2.3 -> 1.2.3, 1.2, 1 (no 1.2/1 for pre-releases; no bare 0 major)."""
+    match = SEMVER.match(ref_name)
+    if not match:
+        return []
+    major, minor, patch, pre = match.group("major", "minor", "patch", "pre")
+    full = f"{major}.{minor}.{patch}" + (f"-{pre}" if pre else "")
+    if pre:
+        return [sanitize(full)]
+    tags = [full, f"{major}.{minor}"]
+    if major != "0":
+        tags.append(major)
+    return tags
+
+
+def git_context(env: Mapping[str, str], fallback_sha: str = "", fallback_ref: str = "") -> GitContext:
+    """SHA and ref of the run; for pull requests the PR head SHA instead of the merge commit."""
+    sha = env.get("GITHUB_SHA") or fallback_sha
+    ref = env.get("GITHUB_REF") or fallback_ref
+    if env.get("GITHUB_EVENT_NAME", "").startswith("pull_request") and env.get("GITHUB_EVENT_PATH"):
+        try:
+            with open(env["GITHUB_EVENT_PATH"], encoding="utf-8") as fh:
+                event = json.load(fh)
+            sha = str(event["pull_request"]["head"]["sha"]) or sha
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return GitContext(sha, ref)
+
+
+def compute_tags(git: GitContext, content_tag: str, extra: Iterable[str] = (), *, head_ref: str = "") -> list[str]:
+    """The ordered, de-duplicated tag list: content hash first (the build's identity), then the others."""
+    tags: list[str] = [content_tag]
+    if git.sha:
+        tags.append(f"sha-{git.sha[:7]}")
+    if git.ref.startswith("refs/heads/"):
+        tags.append(sanitize(git.ref[len("refs/heads/"):]))
+    elif git.ref.startswith("refs/tags/"):
+        name = git.ref[len("refs/tags/"):]
+        tags.extend(semver_tags(name) or [sanitize(name)])
+    elif git.ref.startswith("refs/pull/"):
+        number = git.ref.split("/")[2]
+        tags.append(f"pr-{number}")
+        if head_ref:
+            tags.append(sanitize(head_ref))
+    tags.extend(extra)
+    out: list[str] = []
+    for tag in tags:
+        if tag and tag not in out:
+            out.append(tag)
+    return out
+
+
+def invalid_tags(tags: Iterable[str]) -> list[str]:
+    return [t for t in tags if not valid_tag(t)]
