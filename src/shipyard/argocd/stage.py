@@ -109,7 +109,7 @@ def run(action: Action) -> None:
                         ("ancestry", method), ("timeout", format_duration(timeout))])
     summary.table(["app", "sync", "health", "revision", "time", "result"], [render_row(r) for r in results])
     for r in results:
-        if r.result != OK and r.history:
+        if r.result not in (OK, CANCELLED) and r.history:
             summary.details(f"{r.app}: {r.result}", "```\n" + "\n".join(r.history[-30:]) + "\n```")
 
     if waiter.config_error is not None:
