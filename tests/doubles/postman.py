@@ -107,7 +107,8 @@ class PostmanDouble(DoubleServer):
 
     def _limit_headers(self, key: str, limiter: RateLimiter) -> dict[str, str]:
         remaining = limiter.remaining(key)
-        reset = math.ceil(limiter.reset_in(key))
+        reset_in = limiter.reset_in(key)
+        reset = math.ceil(reset_in)
         return {
             "RateLimit": f"limit={limiter.limit}, remaining={remaining}, reset={reset}",
             "RateLimit-Policy": f"{limiter.limit};w={int(limiter.window)}",
@@ -116,7 +117,7 @@ class PostmanDouble(DoubleServer):
             "RateLimit-Remaining": str(remaining),
             "X-RateLimit-Remaining": str(remaining),
             "RateLimit-Reset": str(reset),
-            "X-RateLimit-Reset": str(int(time.time()) + reset),
+            "X-RateLimit-Reset": str(math.ceil(time.time() + reset_in)),
             "RateLimit-Limit-Month": "1000000",
             "RateLimit-Remaining-Month": str(max(0, 1000000 - self.month_used)),
         }

@@ -96,7 +96,6 @@ def run(action: Action) -> None:
     timeout = action.number("generate-timeout", 300.0, minimum=1.0)
     api_url = action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL
     web_url = (action.input("web-url", default="https://go.postman.co") or "").rstrip("/")
-    mode = action.choice("mode", ["collection"], default="collection")
     generate_env = action.mapping("generate-env")
     for value in generate_env.values():
         action.mask(value) if len(value) >= 8 else None
@@ -208,7 +207,6 @@ def run(action: Action) -> None:
                               f"rate-limit waits {api.general.waited + api.imports.waited:.1f}s)"))
     action.summary.heading(NAME).key_values(rows)
     _summary_changes(action, result["changes"])
-    del mode
 
 
 def _publish(
