@@ -1,0 +1,80 @@
+"""actions/slack-notify under act against the Slack double: start -> stages -> a failing step -> the
+``if: always()`` finish, in one job, exactly as a service repository would write it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.doubles.slack import BOT_TOKEN, SlackDouble
+from tests.stack.act import ActRunner, dump_step
+
+pytestmark = pytest.mark.act
+
+WORKFLOW = """\
+on: push
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - id: slack
+        uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: start
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+          channel: "#deploys"
+          environment: prod
+          stages: build, ecr-push
+      - uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: stage
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+          channel: "#deploys"
+          environment: prod
+          stage: build
+          details: "image tag `1.0.0`"
+          duration: "42"
+      - uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: stage
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+          channel: "#deploys"
+          environment: prod
+          stage: ecr-push
+          status: running
+      - name: push fails
+        shell: bash
+        run: exit 3
+      - id: finish
+        if: always()
+        uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: finish
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+          channel: "#deploys"
+          environment: prod
+          job-status: ${{ job.status }}
+""" + dump_step("outputs", {"start_ts": "steps.slack.outputs.ts", "finish_ts": "steps.finish.outputs.ts",
+                            "status": "steps.finish.outputs.status", "channel": "steps.finish.outputs.channel"})
+
+
+def test_action_runs_start_stage_finish_under_act(act: ActRunner, slack: SlackDouble) -> None:
+    result = act.run(
+        WORKFLOW,
+        env={"SHIPYARD_SLACK_API_URL": slack.api_url, "SHIPYARD_SLACK_BACKOFF": "0.05"},
+        secrets={"SLACK_BOT_TOKEN": BOT_TOKEN},
+    )
+    assert not result.ok, "the job fails because of the failing step"
+    outputs = result.json("outputs")
+    assert outputs["start_ts"] and outputs["start_ts"] == outputs["finish_ts"]
+    assert outputs["status"] == "failure" and outputs["channel"] == "C0DEPLOYS1"
+    tops = [m for m in slack.messages() if m.thread_ts is None]
+    assert len(tops) == 1
+    parent = tops[0]
+    assert parent.ts == outputs["start_ts"]
+    header = parent.blocks[0]["text"]["text"]
+    assert header == ":x: service: failed at ECR push (prod)", header
+    assert parent.metadata["event_payload"]["status"] == "failure"
+    assert [c.path.rsplit("/", 1)[1] for c in slack.calls() if c.status == 200 and "chat" in c.path] == [
+        "chat.postMessage", "chat.update", "chat.postMessage", "chat.update", "chat.update", "chat.postMessage",
+    ]
+    assert BOT_TOKEN not in result.output
