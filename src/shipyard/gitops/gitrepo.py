@@ -1,0 +1,427 @@
+"""A small, reusable working clone of the config repository, driven with git plumbing (no checkout).
+
+The first fetch is shallow (``--depth 1``) and blob-less (``--filter=blob:none``): a config repository with
+thousands of files costs one tip commit and its trees. Only the blobs of the files we edit are fetched
+(lazily, in one batch). Retries reuse the clone and fetch incrementally, with small blobs inline, so a
+fetch + re-apply + commit + push cycle costs a handful of short git processes. Commits are built on a
+private index file (read-tree, update-index, write-tree, commit-tree): nothing is checked out except when
+a Kustomize build has to see the files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.git import GitAuth, GitResult, git_env, scrub
+from shipyard.runtime import TransientError, UserError, redact_url
+
+RETRYABLE_PUSH = (
+    "non-fast-forward",
+    "fetch first",
+    "cannot lock ref",
+    "incorrect old value provided",
+    "failed to update ref",
+    "failed to lock",
+    "stale info",
+    "reference already exists",
+)
+TRANSIENT = (
+    "returned error: 429",
+    "returned error: 500",
+    "returned error: 502",
+    "returned error: 503",
+    "returned error: 504",
+    "early eof",
+    "rpc failed",
+    "connection reset",
+    "connection timed out",
+    "operation timed out",
+    "empty reply from server",
+    "the remote end hung up unexpectedly",
+    "could not read from remote",
+    "failed to connect",
+    "connection refused",
+)
+
+
+TRACE: list[tuple[str, float]] = []  # (git subcommand, seconds) when a benchmark turns tracing on
+
+
+class PushRejected(Exception):
+    """The branch moved under us (a lost race): fetch, re-apply and try again."""
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    oid: str
+    path: str
+
+
+def literal_prefix(pattern: str) -> str:
+    """The directory part of a glob before its first wildcard (``apps/*/x.yaml`` -> ``apps/``)."""
+    parts = pattern.split("/")
+    out: list[str] = []
+    for part in parts[:-1]:
+        if any(c in part for c in "*?["):
+            break
+        out.append(part)
+    return "/".join(out) + ("/" if out else "")
+
+
+def glob_match(path: str, pattern: str) -> bool:
+    """fnmatch where ``*`` stays inside one directory and ``**`` spans any number of them."""
+    regex = _glob_regex(pattern)
+    return regex.fullmatch(path) is not None
+
+
+_GLOB_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    cached = _GLOB_CACHE.get(pattern)
+    if cached is not None:
+        return cached
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        elif pattern[i] == "[":
+            j = pattern.find("]", i)
+            if j == -1:
+                out += re.escape(pattern[i])
+                i += 1
+            else:
+                out += fnmatch.translate(pattern[i : j + 1])[4:-3]
+                i = j + 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    compiled = re.compile(out)
+    _GLOB_CACHE[pattern] = compiled
+    return compiled
+
+
+class WorkClone:
+    """One bare, shallow, partial clone of ``url`` tracking ``branch``, reused across attempts."""
+
+    def __init__(self, url: str, auth: GitAuth | None, *, workdir: str | None = None,
+                 base_env: Mapping[str, str] | None = None, timeout: float = 120.0,
+                 partial: bool = True) -> None:
+        self.url = url
+        self.auth = auth
+        self.timeout = timeout
+        self.partial = partial
+        self._own = workdir is None
+        self.root = Path(workdir or tempfile.mkdtemp(prefix="shipyard-gitops-"))
+        self.git_dir = self.root / "repo.git"
+        self.index_file = self.root / "shipyard.index"
+        self._env = git_env(auth, base_env)
+        self._env["GIT_DIR"] = str(self.git_dir)
+        self._env.pop("GIT_WORK_TREE", None)
+        self._env.pop("GIT_INDEX_FILE", None)
+        self.fetched: set[str] = set()
+        self._have: set[str] = set()
+        self._incremental = False
+        self.requests = 0
+        self.first_depth = 1
+
+    # ------------------------------------------------------------------ plumbing
+    def git(self, *args: str, input_text: str | None = None, check: bool = True,
+            env: Mapping[str, str] | None = None, timeout: float | None = None) -> GitResult:
+        run_env = dict(self._env)
+        if env:
+            run_env.update(env)
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run(
+                ["git", *args], env=run_env, capture_output=True, text=True, input=input_text,
+                timeout=timeout or self.timeout, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise TransientError(f"git {args[0]} timed out after {timeout or self.timeout:.0f}s")
+        except FileNotFoundError:
+            raise UserError("git is not installed on this runner.", "install git (2.31 or later).")
+        result = GitResult(proc.returncode, scrub(proc.stdout, self.auth), scrub(proc.stderr, self.auth),
+                           list(args))
+        if TRACE:
+            verb = next((a for i, a in enumerate(args) if a[:1] != "-" and (i == 0 or args[i - 1] != "-c")), "")
+            TRACE.append((verb, time.monotonic() - t0))
+        if check and not result.ok:
+            raise self._failure(args, result)
+        return result
+
+    def _failure(self, args: Sequence[str], result: GitResult) -> Exception:
+        message = (result.stderr.strip() or result.stdout.strip()).replace(self.url, redact_url(self.url))
+        low = message.lower()
+        where = redact_url(self.url)
+        if "authentication failed" in low or "returned error: 401" in low or "could not read username" in low:
+            return UserError(
+                f"The config repository {where} refused the credentials (HTTP 401): {_last_line(message)}",
+                "check the `token` input (or the GitHub App id/private key): it must be valid and not expired.",
+                input_name="token",
+            )
+        if "returned error: 403" in low or "permission to" in low or "denied" in low:
+            return UserError(
+                f"The config repository {where} refused access (HTTP 403): {_last_line(message)}",
+                "give the token write access to the config repository (contents: write).",
+                input_name="token",
+            )
+        if "returned error: 404" in low or "not found" in low:
+            return UserError(
+                f"The config repository {where} was not found: {_last_line(message)}",
+                "check the `repository` input (and that the token can see the repository).",
+                input_name="repository",
+            )
+        if any(t in low for t in TRANSIENT):
+            return TransientError(f"git {args[0]}: {_last_line(message)}")
+        if "couldn't find remote ref" in low:
+            return UserError(
+                f"Branch not found in {where}: {_last_line(message)}",
+                "check the `branch` input; the branch must exist in the config repository.",
+                input_name="branch",
+            )
+        return UserError(f"git {' '.join(args[:2])} failed: {_last_line(message)}")
+
+    # ------------------------------------------------------------------ lifecycle
+    def init(self) -> None:
+        if (self.git_dir / "HEAD").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "init", "-q", "--bare", str(self.git_dir)], env=self._env, check=True,
+                       capture_output=True)
+        # One write instead of a dozen `git config` processes (this runs once per updater).
+        partial = (
+            "\trepositoryformatversion = 1\n[extensions]\n\tpartialClone = origin\n" if self.partial
+            else "\trepositoryformatversion = 0\n"
+        )
+        promisor = "\tpromisor = true\n\tpartialclonefilter = blob:none\n" if self.partial else ""
+        url = self.url.replace("\\", "\\\\").replace('"', '\\"')
+        (self.git_dir / "config").write_text(
+            "[core]\n\tbare = true\n\tfilemode = true\n\tlogAllRefUpdates = false\n"
+            + partial
+            + "[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n[fetch]\n\twriteCommitGraph = false\n"
+            + f'[remote "origin"]\n\turl = "{url}"\n' + promisor,
+            encoding="utf-8",
+        )
+
+    def close(self) -> None:
+        if self._own:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ remote
+    def tracking_ref(self, branch: str) -> str:
+        return f"refs/remotes/origin/{branch}"
+
+    def fetch(self, branch: str, *, depth: int | None = None, missing_ok: bool = False) -> str | None:
+        """Fetch ``branch``; returns its tip (None when ``missing_ok`` and the branch does not exist)."""
+        ref = self.tracking_ref(branch)
+        args = ["-c", "protocol.version=2", "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                "--no-auto-gc", "--no-recurse-submodules"]
+        first = branch not in self.fetched
+        if first:
+            args.append(f"--depth={depth or self.first_depth}")
+            if self.partial:
+                args.append("--filter=blob:none")
+        elif self.partial:
+            # Incremental: the few new blobs other writers changed come inline (config files are small).
+            args.append("--filter=blob:limit=512k")
+        args += ["origin", f"+refs/heads/{branch}:{ref}"]
+        self.requests += 1
+        result = self.git(*args, check=False)
+        if not result.ok:
+            low = result.stderr.lower()
+            if missing_ok and "couldn't find remote ref" in low:
+                return None
+            raise self._failure(args[2:], result)
+        self._incremental = self._incremental or not first
+        self.fetched.add(branch)
+        return self.rev_parse(ref)
+
+    def deepen(self, branch: str, by: int) -> bool:
+        """Fetch ``by`` more commits of history (for the out-of-order guard). False when nothing came."""
+        if not (self.git_dir / "shallow").exists():
+            return False
+        before = (self.git_dir / "shallow").read_text()
+        args = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", f"--deepen={by}"]
+        if self.partial:
+            args.append("--filter=blob:none")
+        args += ["origin", f"+refs/heads/{branch}:{self.tracking_ref(branch)}"]
+        self.git(*args)
+        shallow = self.git_dir / "shallow"
+        return not shallow.exists() or shallow.read_text() != before
+
+    def is_shallow_commit(self, oid: str) -> bool:
+        shallow = self.git_dir / "shallow"
+        return shallow.exists() and oid in shallow.read_text().split()
+
+    def push(self, commit: str, branch: str, *, force: bool = False) -> None:
+        """Push ``commit`` to ``branch``. Never forced unless ``force`` (bot-owned PR branches only)."""
+        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
+        args = ["-c", "protocol.version=2", "push", "--porcelain", "--no-verify", "origin", refspec]
+        self.requests += 1
+        result = self.git(*args, check=False)
+        text = (result.stdout + "\n" + result.stderr).lower()
+        if result.ok and "[rejected]" not in text and "\n!" not in "\n" + result.stdout:
+            return
+        if any(m in text for m in RETRYABLE_PUSH):
+            raise PushRejected(_last_line(result.stderr or result.stdout))
+        if "protected branch" in text or "pre-receive hook declined" in text:
+            raise UserError(
+                f"The config repository refused the push to '{branch}': {_last_line(result.stderr)}",
+                "use `mode: pull-request` for protected branches, or allow the bot to push.",
+                input_name="mode",
+            )
+        raise self._failure(["push"], result)
+
+    # ------------------------------------------------------------------ objects
+    def rev_parse(self, rev: str) -> str:
+        return self.git("rev-parse", "--verify", "--quiet", rev).stdout.strip()
+
+    def list_files(self, tip: str, patterns: Iterable[str]) -> list[TreeEntry]:
+        pats = list(patterns)
+        prefixes = sorted({literal_prefix(p) for p in pats})
+        if "" in prefixes:
+            prefixes = []
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", tip, "--", *prefixes).stdout
+        entries: list[TreeEntry] = []
+        for record in filter(None, out.split("\0")):
+            meta, _, path = record.partition("\t")
+            mode, kind, oid = meta.split()
+            if kind == "blob" and any(glob_match(path, p) for p in pats):
+                entries.append(TreeEntry(mode, oid, path))
+        return entries
+
+    def read_blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
+        """Blob contents by oid, fetching the missing ones from the promisor remote in one batch."""
+        if not oids:
+            return {}
+        wanted = [oid for oid in oids if oid not in self._have]
+        if self.partial and wanted and not self._incremental:
+            # Blob-less first fetch: get exactly the blobs we edit, in one request. Later fetches bring
+            # small blobs inline; anything still missing is fetched lazily by git itself.
+            self.requests += 1
+            self.git("-c", "protocol.version=2", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags",
+                     "--no-write-fetch-head", "--quiet", "--filter=blob:none", "origin", *wanted)
+        proc = subprocess.run(["git", "cat-file", "--batch"], input=("\n".join(oids) + "\n").encode(),
+                              env=self._env, capture_output=True, timeout=self.timeout, check=False)
+        if proc.returncode != 0:
+            raise UserError(f"git cat-file failed: {scrub(proc.stderr.decode(errors='replace'), self.auth)}")
+        data = proc.stdout
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(data):
+            nl = data.index(b"\n", pos)
+            header = data[pos:nl].decode().split()
+            pos = nl + 1
+            if len(header) < 3:
+                raise UserError(f"git could not read object {header[0] if header else '?'}")
+            size = int(header[2])
+            blobs[header[0]] = data[pos : pos + size]
+            self._have.add(header[0])
+            pos += size + 1
+        return blobs
+
+    def commit_files(self, parent: str, files: Mapping[str, tuple[str, bytes]], message: str,
+                     identity: Mapping[str, str]) -> str:
+        """A commit on ``parent`` where each ``path -> (mode, content)`` is replaced. Returns its oid."""
+        tmp = self.root / "blobs"
+        tmp.mkdir(exist_ok=True)
+        names = []
+        for i, (_, (_, content)) in enumerate(sorted(files.items())):
+            name = tmp / f"{i}"
+            name.write_bytes(content)
+            names.append(str(name))
+        oids = self.git("hash-object", "-w", "--no-filters", "--", *names).stdout.split()
+        index_env = {"GIT_INDEX_FILE": str(self.index_file)}
+        self.git("read-tree", parent, env=index_env)
+        info = "".join(
+            f"{mode} {oid}\t{path}\n" for (path, (mode, _)), oid in zip(sorted(files.items()), oids, strict=True)
+        )
+        self.git("update-index", "--index-info", input_text=info, env=index_env)
+        tree = self.git("write-tree", "--missing-ok", env=index_env).stdout.strip()
+        commit = self.git("commit-tree", tree, "-p", parent, "-F", "-", input_text=message, env=dict(identity))
+        return commit.stdout.strip()
+
+    def parent(self, rev: str) -> str | None:
+        """The first parent of ``rev`` (None at a shallow boundary or a root commit)."""
+        parents = self.git("log", "-1", "--format=%P", rev).stdout.split()
+        return parents[0] if parents and not self.is_shallow_commit(rev) else None
+
+    def tree_of(self, rev: str) -> str:
+        return self.rev_parse(f"{rev}^{{tree}}")
+
+    def log_messages(self, tip: str, stop: str | None, limit: int) -> list[tuple[str, int, str]]:
+        """(oid, committer time, message) from ``tip`` back to (not including) ``stop``, newest first."""
+        args = ["log", "-z", f"--max-count={limit}", "--format=%H%n%ct%n%B", tip]
+        if stop:
+            args.append(f"^{stop}")
+        out = self.git(*args).stdout
+        entries: list[tuple[str, int, str]] = []
+        for record in filter(None, out.split("\0")):
+            oid, _, rest = record.lstrip("\n").partition("\n")
+            ct, _, body = rest.partition("\n")
+            entries.append((oid, int(ct or 0), body))
+        return entries
+
+    def checkout_to(self, rev: str, dest: Path) -> None:
+        """Write the tree of ``rev`` to ``dest`` (for kustomize build); fetches missing blobs in one batch."""
+        dest.mkdir(parents=True, exist_ok=True)
+        env = {"GIT_INDEX_FILE": str(self.root / "checkout.index"), "GIT_WORK_TREE": str(dest)}
+        self.git("read-tree", "--reset", "-u", rev, env=env)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith("hint:")]
+    return " / ".join(useful[-3:]) if useful else "(no message)"
+
+
+def committer_env(name: str, email: str, when: str | None = None) -> dict[str, str]:
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+           "GIT_COMMITTER_EMAIL": email}
+    if when:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = when
+    return env
+
+
+def kustomize_command() -> list[str] | None:
+    """``kustomize build`` or ``kubectl kustomize`` when either is on PATH."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+def kustomize_build(directory: Path, timeout: float = 120.0) -> tuple[bool, str]:
+    cmd = kustomize_command()
+    if cmd is None:
+        return True, ""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        proc = subprocess.run([*cmd, str(directory)], capture_output=True, text=True, timeout=timeout,
+                              env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return False, f"{' '.join(cmd)} timed out after {timeout:.0f}s"
+    return proc.returncode == 0, (proc.stderr.strip() or proc.stdout.strip())

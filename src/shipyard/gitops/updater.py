@@ -1,0 +1,409 @@
+"""The concurrent-safe update loop: fetch, reset to the remote tip, re-apply the edit, commit, push, retry.
+
+Nothing here rebases text: every attempt starts from the remote tip's files and applies the intended
+change again, so another service's concurrent commit is never reverted. A push is never forced to the
+target branch; a rejected push (non-fast-forward, fetch first, cannot lock ref, incorrect old value
+provided) is retried with jittered backoff, bounded in attempts and time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from shipyard.gitops import message as msg
+from shipyard.gitops.gitrepo import (
+    PushRejected,
+    TreeEntry,
+    WorkClone,
+    committer_env,
+    kustomize_build,
+    kustomize_command,
+)
+from shipyard.gitops.imageref import ImageUpdate
+from shipyard.gitops.targets import FileResult, KeyPaths, detect_format, edit_file
+from shipyard.gitops.yamledit import YamlEditError
+from shipyard.runtime import TransientError, UserError
+
+
+@dataclass
+class UpdateRequest:
+    service: str
+    environment: str
+    branch: str
+    paths: list[str]
+    update: ImageUpdate
+    fmt: str = "auto"
+    keys: KeyPaths = field(default_factory=KeyPaths)
+    add_if_missing: bool = True
+    source_commit: str | None = None
+    source_url: str | None = None  # link to the source commit
+    source_repo_dir: str | None = None  # local checkout for ancestry checks
+    built_at: float | None = None
+    run_url: str = ""
+    template: str = msg.DEFAULT_TEMPLATE
+    bot_name: str = "shipyard-bot"
+    bot_email: str = "shipyard-bot@users.noreply.github.com"
+    validate: str = "auto"  # auto | kustomize | parse
+    guard: bool = True
+    guard_depth: int = 200
+    max_attempts: int = 30
+    max_seconds: float = 300.0
+    backoff_base: float = 0.05
+    backoff_cap: float = 5.0
+    dry_run: bool = False
+
+
+@dataclass
+class UpdateOutcome:
+    status: str  # updated | up-to-date | out-of-order | dry-run
+    changed: bool
+    commit: str
+    base: str
+    files: list[FileResult]
+    attempts: int
+    previous_tag: str | None = None
+    previous_digest: str | None = None
+    diff: str = ""
+    message: str = ""
+    warning: str | None = None
+    newer: msg.BuildRecord | None = None
+    validated: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+Log = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+class Updater:
+    """Runs one :class:`UpdateRequest` against one :class:`WorkClone`."""
+
+    def __init__(self, clone: WorkClone, req: UpdateRequest, *, log: Log = _noop, warn: Log = _noop,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        self.clone = clone
+        self.req = req
+        self.log = log
+        self.warn = warn
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter
+        self._scanned: str | None = None  # newest commit already checked by the guard
+        self._latest: msg.BuildRecord | None = None
+        self._validated: dict[str, bytes] = {}
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, *, target_branch: str | None = None, force: bool = False) -> UpdateOutcome:
+        """Update ``req.branch`` (or commit on it and push to ``target_branch``, the PR mode)."""
+        req = self.req
+        start = self.clock()
+        self.clone.init()
+        if req.guard and (req.built_at is not None or req.source_commit):
+            self.clone.first_depth = min(25, req.guard_depth)  # recent history for the guard, in the same fetch
+        attempt = 0
+        delay = req.backoff_base
+        while True:
+            attempt += 1
+            tip = self._fetch_tip()
+            newer = self._guard(tip)
+            if newer is not None:
+                return self._out_of_order(tip, newer, attempt, start)
+            results, entries = self._apply(tip)
+            changed = [r for r in results if r.changed]
+            first = next((r for r in results if not r.added), results[0])
+            outcome = UpdateOutcome(
+                status="up-to-date", changed=False, commit=tip, base=tip, files=results, attempts=attempt,
+                previous_tag=first.previous_tag, previous_digest=first.previous_digest,
+            )
+            if not changed:
+                outcome.elapsed = self.clock() - start
+                return outcome
+            outcome.diff = render_diff(changed)
+            outcome.validated = self._validate(tip, results, entries)
+            outcome.message = self._message(results)
+            if req.dry_run:
+                outcome.status, outcome.changed = "dry-run", True
+                outcome.elapsed = self.clock() - start
+                return outcome
+            files = {r.path: (entries[r.path].mode, r.new_text.encode("utf-8")) for r in changed}
+            ident = committer_env(req.bot_name, req.bot_email)
+            commit = self.clone.commit_files(tip, files, outcome.message, ident)
+            if target_branch:
+                head = self.clone.fetch(target_branch, missing_ok=True)
+                if head:
+                    rec = self._record_of(head)
+                    if rec is not None and self._is_newer(rec):
+                        return self._out_of_order(tip, rec, attempt, start)
+                    if self.clone.tree_of(head) == self.clone.tree_of(commit) and self.clone.parent(head) == tip:
+                        outcome.status, outcome.commit = "pr-up-to-date", head
+                        outcome.elapsed = self.clock() - start
+                        return outcome
+            try:
+                self.clone.push(commit, target_branch or req.branch, force=force)
+            except (PushRejected, TransientError) as exc:
+                elapsed = self.clock() - start
+                if attempt >= req.max_attempts or elapsed >= req.max_seconds:
+                    raise UserError(
+                        f"Gave up after {attempt} attempts in {elapsed:.0f}s: the branch '{req.branch}' kept "
+                        f"moving or the server kept failing (last: {exc}). Nothing was pushed.",
+                        "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
+                    )
+                delay = min(req.backoff_cap, self.rng.uniform(req.backoff_base, delay * 3))
+                if isinstance(exc, TransientError) and exc.retry_after:
+                    delay = max(delay, exc.retry_after)
+                delay = min(delay, max(0.0, req.max_seconds - elapsed))
+                self.log(f"attempt {attempt}: push lost the race ({exc}); re-applying in {delay * 1000:.0f} ms")
+                self.sleep(delay)
+                continue
+            outcome.status, outcome.changed, outcome.commit = "updated", True, commit
+            outcome.elapsed = self.clock() - start
+            return outcome
+
+    def _fetch_tip(self) -> str:
+        tip: str | None = None
+        for transient_try in range(4):
+            try:
+                tip = self.clone.fetch(self.req.branch)
+                break
+            except TransientError as exc:
+                if transient_try == 3:
+                    raise UserError(f"Fetching the config repository kept failing: {exc}", "rerun the job.")
+                wait = (exc.retry_after or 0.5 * 2**transient_try) + self.rng.uniform(0, 0.25)
+                self.warn(f"fetch failed ({exc}); retrying in {wait:.1f}s")
+                self.sleep(wait)
+        assert tip
+        return tip
+
+    # ------------------------------------------------------------------ edit
+    def _apply(self, tip: str) -> tuple[list[FileResult], dict[str, TreeEntry]]:
+        req = self.req
+        entries = self.clone.list_files(tip, req.paths)
+        by_path = {e.path: e for e in entries}
+        if not entries:
+            raise UserError(
+                f"No file in branch '{req.branch}' matches `paths` ({', '.join(req.paths)}).",
+                "check `paths` (relative to the config repository root; globs like apps/*/overlays/dev/"
+                "kustomization.yaml work) and `branch`.",
+                input_name="paths",
+            )
+        missing = [p for p in req.paths if not any(ch in p for ch in "*?[") and p not in by_path]
+        if missing:
+            raise UserError(
+                f"Missing file(s) in branch '{req.branch}': {', '.join(missing)}.",
+                "create the overlay in the config repository first, or fix `paths`.",
+                input_name="paths",
+            )
+        blobs = self.clone.read_blobs([e.oid for e in entries])
+        results = []
+        for e in entries:
+            raw = blobs[e.oid]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{e.path} is not UTF-8 text.", f"fix the encoding of {e.path}.")
+            results.append(
+                edit_file(e.path, text, req.update, fmt=req.fmt, keys=req.keys, add_if_missing=req.add_if_missing)
+            )
+        return results, by_path
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, tip: str, results: list[FileResult], entries: dict[str, TreeEntry]) -> list[str]:
+        """Every edited file already re-parsed in the editor; kustomize-build each touched overlay once
+        (again only when someone else changed one of our files in the meantime)."""
+        req = self.req
+        kust = [r for r in results if r.changed and detect_format(r.path, req.fmt) == "kustomize"]
+        if req.validate == "parse" or not kust:
+            return []
+        if kustomize_command() is None:
+            if req.validate == "kustomize":
+                raise UserError(
+                    "`validate: kustomize` but neither kustomize nor kubectl is on PATH.",
+                    "install kustomize (or kubectl) on the runner, or set `validate: auto`.",
+                    input_name="validate",
+                )
+            return []
+        todo = [r for r in kust if self._validated.get(r.path) != r.old_text.encode()]
+        if not todo:
+            return [str(PurePosixPath(r.path).parent) for r in kust]
+        work = Path(tempfile.mkdtemp(prefix="kbuild-", dir=self.clone.root))
+        try:
+            self.clone.checkout_to(tip, work)
+            for r in results:
+                if r.changed:
+                    (work / r.path).write_text(r.new_text, encoding="utf-8", newline="")
+            for r in todo:
+                overlay = str(PurePosixPath(r.path).parent)
+                ok, output = kustomize_build(work / overlay)
+                if not ok:
+                    raise UserError(
+                        f"`kustomize build {overlay}` fails with the new image, so nothing was pushed: "
+                        f"{_trim(output)}",
+                        f"fix the overlay {overlay} in the config repository (it must build), or set "
+                        "`validate: parse` to skip the build check.",
+                    )
+                self._validated[r.path] = r.old_text.encode()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return [str(PurePosixPath(r.path).parent) for r in kust]
+
+    # ------------------------------------------------------------------ out-of-order guard
+    def _guard(self, tip: str) -> msg.BuildRecord | None:
+        """The newest recorded build of this service+env, if it is newer than ours."""
+        req = self.req
+        if not req.guard or (req.built_at is None and not req.source_commit):
+            return None
+        if self._scanned != tip:
+            found = self._scan(tip)
+            if found is not None:
+                self._latest = found
+            self._scanned = tip
+        latest = self._latest
+        if latest is None:
+            return None
+        return latest if self._is_newer(latest) else None
+
+    def _scan(self, tip: str) -> msg.BuildRecord | None:
+        req = self.req
+        stop = self._scanned
+        horizon = (req.built_at or 0) - 600  # commits older than our build (minus clock skew) cannot be newer
+        fetched = 1
+        while True:
+            records = self.clone.log_messages(tip, stop, req.guard_depth)
+            for oid, _ct, body in records:
+                t = msg.parse_trailers(body)
+                if t.get(msg.T_SERVICE) == req.service and t.get(msg.T_ENV) == req.environment:
+                    return msg.BuildRecord(
+                        oid, t.get(msg.T_SOURCE), msg.parse_time(t.get(msg.T_BUILT, "")), t.get(msg.T_TAG),
+                        t.get(msg.T_DIGEST),
+                    )
+            if stop is not None or not records:
+                return None
+            oldest_oid, oldest_ct, _ = records[-1]
+            if not self.clone.is_shallow_commit(oldest_oid) or len(records) >= req.guard_depth:
+                return None
+            if req.built_at is not None and oldest_ct < horizon:
+                return None
+            if fetched * 50 >= req.guard_depth or not self.clone.deepen(req.branch, 50):
+                return None
+            fetched += 1
+
+    def _record_of(self, commit: str) -> msg.BuildRecord | None:
+        for oid, _ct, body in self.clone.log_messages(commit, None, 1):
+            t = msg.parse_trailers(body)
+            if t.get(msg.T_SERVICE) == self.req.service and t.get(msg.T_ENV) == self.req.environment:
+                return msg.BuildRecord(oid, t.get(msg.T_SOURCE), msg.parse_time(t.get(msg.T_BUILT, "")),
+                                       t.get(msg.T_TAG), t.get(msg.T_DIGEST))
+        return None
+
+    def _is_newer(self, rec: msg.BuildRecord) -> bool:
+        req = self.req
+        if rec.source_commit and req.source_commit and rec.source_commit == req.source_commit:
+            return False
+        if rec.source_commit and req.source_commit and req.source_repo_dir:
+            verdict = _ancestry(req.source_repo_dir, req.source_commit, rec.source_commit)
+            if verdict is not None:
+                return verdict
+        if rec.built_at is not None and req.built_at is not None:
+            return rec.built_at > req.built_at
+        return False
+
+    def _out_of_order(self, tip: str, newer: msg.BuildRecord, attempt: int, start: float) -> UpdateOutcome:
+        results, _ = self._apply(tip)
+        first = results[0]
+        when = msg.iso(newer.built_at) if newer.built_at else "unknown time"
+        warning = (
+            f"Not deploying {self.req.update.describe()} to {self.req.environment}: the config repository already "
+            f"has a newer build of {self.req.service} (source {(newer.source_commit or '?')[:12]}, built {when}, "
+            f"commit {newer.commit[:12]}). This run finished out of order; nothing was pushed."
+        )
+        return UpdateOutcome(
+            status="out-of-order", changed=False, commit=tip, base=tip, files=results, attempts=attempt,
+            previous_tag=first.previous_tag, previous_digest=first.previous_digest, warning=warning, newer=newer,
+            elapsed=self.clock() - start,
+        )
+
+    # ------------------------------------------------------------------ message
+    def _message(self, results: list[FileResult]) -> str:
+        req = self.req
+        first = next((r for r in results if r.changed), results[0])
+        old_ref = _ref(first.previous_tag, first.previous_digest) or "(none)"
+        new_ref = _ref(req.update.tag, req.update.digest)
+        source = req.source_commit or ""
+        values = {
+            "service": req.service, "environment": req.environment, "image": req.update.new_name or req.update.name,
+            "old_tag": first.previous_tag or "(none)", "new_tag": req.update.tag or "(none)",
+            "old_digest": first.previous_digest or "(none)", "digest": req.update.digest or "(none)",
+            "old_ref": old_ref, "new_ref": new_ref, "source_commit": source or "(unknown)",
+            "short_commit": source[:7] or "(unknown)", "source_link": req.source_url or source or "(unknown)",
+            "run_url": req.run_url or "(local run)", "files": ", ".join(r.path for r in results if r.changed),
+            "branch": req.branch,
+        }
+        body = msg.render(req.template, values)
+        trailer = msg.trailers({
+            msg.T_SERVICE: req.service, msg.T_ENV: req.environment, msg.T_IMAGE: req.update.name,
+            msg.T_TAG: req.update.tag, msg.T_DIGEST: req.update.digest, msg.T_SOURCE: req.source_commit,
+            msg.T_BUILT: msg.iso(req.built_at) if req.built_at is not None else None,
+        })
+        return f"{body}\n\n{trailer}\n"
+
+
+def _ref(tag: str | None, digest: str | None) -> str:
+    out = tag or ""
+    if digest:
+        out += f"@{digest[:19]}" if tag else digest[:19]
+    return out
+
+
+def _trim(text: str, limit: int = 1500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _ancestry(repo_dir: str, ours: str, theirs: str) -> bool | None:
+    """True if ``theirs`` is a descendant of ``ours`` (newer), False if ours descends from theirs, else None."""
+
+    def is_ancestor(a: str, b: str) -> bool | None:
+        try:
+            proc = subprocess.run(["git", "-C", repo_dir, "merge-base", "--is-ancestor", a, b],
+                                  capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if proc.returncode in (0, 1):
+            return proc.returncode == 0
+        return None  # unknown commit (shallow checkout): fall back to timestamps
+
+    forward = is_ancestor(ours, theirs)
+    if forward:
+        return True
+    backward = is_ancestor(theirs, ours)
+    if backward:
+        return False
+    return None
+
+
+def render_diff(results: list[FileResult]) -> str:
+    out: list[str] = []
+    for r in results:
+        if not r.changed:
+            continue
+        out.extend(
+            difflib.unified_diff(
+                r.old_text.splitlines(keepends=True), r.new_text.splitlines(keepends=True),
+                fromfile=f"a/{r.path}", tofile=f"b/{r.path}", n=2,
+            )
+        )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in out).replace("\r", "")
+
+
+__all__ = ["UpdateOutcome", "UpdateRequest", "Updater", "YamlEditError", "render_diff"]
