@@ -3,11 +3,19 @@ auth failures, refresh behaviour, retries and the outputs/summary."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
 
+from shipyard.argocd.client import ArgoClient
+from shipyard.runtime import Action
 from tests.argocd.conftest import ConfigRepo, run_argocd_wait
 from tests.doubles.argocd import ArgoCDDouble, frame, ts
+from tests.stack.act import ROOT
 
 OURS = "a1" * 20
 OLDER = "0f" * 20
@@ -300,3 +308,56 @@ def test_bad_inputs_fail_before_any_call(argocd: ArgoCDDouble, token: str) -> No
         result = run_argocd_wait(base_inputs(argocd, token) | inputs)
         assert result.code == 1 and len(result.errors) == 1 and needle in result.errors[0], (needle, result.out)
     assert argocd.calls() == []
+
+
+def test_session_expiry_mid_wait_logs_in_again(argocd: ArgoCDDouble) -> None:
+    argocd.add_user("ci-bot", "pw")
+    frames = [frame(OLDER)] * 3 + [frame(OURS, reconciled=ts(0))]
+    argocd.add_app("api-dev", frames)
+    rotated = threading.Timer(0.1, argocd.rotate_key)
+    rotated.start()
+    result = run_argocd_wait({"argocd-server": argocd.url, "argocd-username": "ci-bot", "argocd-password": "pw",
+                              "applications": "api-dev", "revision": OURS, "poll-interval": "0.1"})
+    rotated.join()
+    assert result.code == 0, result.out
+    assert len(argocd.calls("POST", "/api/v1/session")) == 2
+    assert 401 in [c.status for c in argocd.calls("GET")]
+
+
+def test_timeouts_and_429_are_retried(argocd: ArgoCDDouble, token: str) -> None:
+    argocd.add_app("api-dev", [frame(OURS, reconciled=ts(0))])
+    argocd.inject("timeout", match="GET /api/v1/applications/", delay=0.1)
+    argocd.inject("status", 429, match="GET /api/v1/applications/", headers={"Retry-After": "0"})
+    result = run_argocd_wait(base_inputs(argocd, token, refresh="none"))
+    assert result.code == 0, result.out
+    assert [c.status for c in argocd.calls("GET")] == [0, 429, 200]
+
+
+def test_no_revision_warns_and_checks_health_only(argocd: ArgoCDDouble, token: str) -> None:
+    argocd.add_app("api-dev", [frame(OLDER, reconciled=ts(0))])
+    inputs = base_inputs(argocd, token)
+    del inputs["revision"]
+    result = run_argocd_wait(inputs)
+    assert result.code == 0, result.out
+    assert "no `revision` given, so any revision counts" in result.out
+
+
+def test_insecure_warns_and_skips_verification(argocd: ArgoCDDouble, token: str) -> None:
+    argocd.add_app("api-dev", [frame(OURS, reconciled=ts(0))])
+    result = run_argocd_wait(base_inputs(argocd, token, insecure="true"))
+    assert result.code == 0
+    assert "TLS certificate checks are OFF" in result.out
+    action = Action({}, io.StringIO())
+    assert ArgoClient(action, "https://argocd.example.com", token="t0k3n", insecure=True).http.session.verify is False
+
+
+def test_cli_runs_the_same_code(argocd: ArgoCDDouble, token: str) -> None:
+    argocd.add_app("api-dev", [frame(OURS, reconciled=ts(0))])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    env.update({"INPUT_ARGOCD_TOKEN": token, "PYTHONPATH": str(ROOT / "src")})
+    proc = subprocess.run([sys.executable, "-m", "shipyard", "argocd-wait", "--argocd-server", argocd.url,
+                           "--applications", "api-dev", "--revision", OURS, "--poll-interval", "0.02"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "output healthy=true" in proc.stdout
+    assert token not in proc.stdout + proc.stderr

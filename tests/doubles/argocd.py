@@ -210,6 +210,11 @@ class ArgoCDDouble(DoubleServer):
     def app(self, name: str, namespace: str | None = None) -> App:
         return self.apps[(namespace or self.default_namespace, name)]
 
+    def rotate_key(self) -> None:
+        """Change the server's signing key (``server.secretkey``): every token issued so far stops working."""
+        with self.lock:
+            self.key = secrets.token_bytes(32)
+
     def stall_refresh(self, name: str, count: int = 1, namespace: str | None = None) -> None:
         """The ``refresh-deadline`` fault: the next ``count`` refreshes of this app never complete."""
         with self.lock:

@@ -19,6 +19,8 @@ NAME = "argocd-wait"
 def _ancestry(action: Action, want: str | None) -> tuple[Ancestry | None, str]:
     """The way to tell whether ArgoCD's revision contains ``want``, and a sentence describing it."""
     if not want:
+        action.warning("argocd-wait: no `revision` given, so any revision counts: this checks Synced and Healthy, "
+                       "not that your change is deployed. Pass gitops-update's `commit` output as `revision`.")
         return None, "no `revision` given: any revision counts (only Synced and Healthy are checked)"
     path = action.input("config-repo-path")
     repo = action.input("config-repo")
