@@ -183,3 +183,41 @@ def test_reconstructed_previous_spec_detects_removed_operations() -> None:
     del new["paths"]["/customers/{customerId}"]
     kinds = {(c.kind, c.operation) for c in breaking_changes(old, new, reconstructed=True)}
     assert ("removed-operation", "GET /customers/{p0}") in kinds
+
+
+def test_postman_error_shapes_become_one_message() -> None:
+    from shipyard.postman.api import error_of
+
+    old = error_of(404, {"error": {"name": "instanceNotFoundError", "message": "We could not find the collection"}})
+    new = error_of(404, {"type": "https://api.postman.com/problems/not-found", "title": "Workspace not found",
+                         "detail": "We could not find the workspace", "status": 404})
+    limited = error_of(429, {"error": "rateLimited", "message": "Rate limit exceeded. Please retry after 1795577529"})
+    assert (old.name, old.message) == ("instanceNotFoundError", "We could not find the collection")
+    assert (new.name, new.message) == ("Workspace not found", "We could not find the workspace")
+    assert (limited.name, limited.status) == ("rateLimited", 429) and "retry after" in limited.message
+    assert error_of(502, "<html>bad gateway</html>").name == "HTTP 502"
+
+
+def test_multipart_file_fields_are_file_parts() -> None:
+    spec = json.loads((SPECS / "pets-swagger-2.0.json").read_text())
+    body = convert.to_collection(spec, name="Pets", digest="0" * 64)["item"][0]["item"][2]["request"]["body"]
+    assert body["formdata"][1] == {"key": "file", "type": "file", "src": []}
+
+
+def test_cli_dry_run_without_key_validates_and_converts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "openapi.yaml").write_text((SPECS / "orders-3.0.yaml").read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    env["GITHUB_WORKSPACE"] = str(tmp_path)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipyard", "postman-publish", "--dry-run", "true", "--collection-file", "out.json"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "validated only" in proc.stdout and "output changed=true" in proc.stdout
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert written["info"]["name"] == "Orders API" and convert.count_requests(written) == 6

@@ -113,7 +113,16 @@ def _body(op: Operation, resolver: Resolver) -> dict[str, Any] | None:
     media = op.body_media_type
     if media in ("application/x-www-form-urlencoded", "multipart/form-data") and isinstance(value, dict):
         mode = "urlencoded" if media.endswith("urlencoded") else "formdata"
-        fields = [{"key": str(k), "value": scalar_text(v), "type": "text"} for k, v in value.items()]
+        props, _ = resolver.deref(op.body_schema or {})
+        props = props.get("properties") or {} if isinstance(props, dict) else {}
+        fields = []
+        for key, val in value.items():
+            prop, _ = resolver.deref(props.get(key) or {})
+            is_file = isinstance(prop, dict) and (prop.get("type") == "file" or prop.get("format") == "binary")
+            if is_file and mode == "formdata":
+                fields.append({"key": str(key), "type": "file", "src": []})
+            else:
+                fields.append({"key": str(key), "value": scalar_text(val), "type": "text"})
         return {"mode": mode, mode: fields}
     if "json" in media:
         raw = json.dumps(value, indent=2, ensure_ascii=False) if value is not None else ""

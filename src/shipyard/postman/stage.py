@@ -98,7 +98,8 @@ def run(action: Action) -> None:
     web_url = (action.input("web-url", default="https://go.postman.co") or "").rstrip("/")
     generate_env = action.mapping("generate-env")
     for value in generate_env.values():
-        action.mask(value) if len(value) >= 8 else None
+        if len(value) >= 8:  # settings for an import may hold real credentials
+            action.mask(value)
     config = read_config(action, root, repo_root)
     workspace = action.input("workspace") or config.get("workspace")
     uid = action.input("collection-uid") or config.get("collection-uid")
