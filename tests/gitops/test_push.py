@@ -1,0 +1,195 @@
+"""Push mode against the real git smart-HTTP server: commits, idempotency, races, guard, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from shipyard.git import GitAuth
+from shipyard.gitops import message as msg
+from shipyard.gitops.gitrepo import WorkClone
+from shipyard.gitops.imageref import ImageUpdate
+from shipyard.gitops.updater import Updater, UpdateRequest
+from tests.gitops.conftest import OVERLAY, ConfigRepo, push_inputs, run_gitops, service_files
+
+D = "sha256:" + "c" * 64
+
+
+def test_push_mode_changes_one_scalar_in_one_commit(config_repo: ConfigRepo) -> None:
+    before = config_repo.show("apps/orders/overlays/dev/kustomization.yaml")
+    result = run_gitops(push_inputs(config_repo, tag="v1.1.0@" + D))
+    assert result.code == 0, result.log
+    assert result.outputs["changed"] == "true"
+    assert result.outputs["previous-tag"] == "v1.0.0"
+    assert result.outputs["previous-digest"] == ""
+    assert result.outputs["commit"] == config_repo.tip()
+    after = config_repo.show("apps/orders/overlays/dev/kustomization.yaml")
+    assert after == before.replace('newTag: "v1.0.0"   # set by CI', 'newTag: "v1.1.0"   # set by CI\n    digest: ' + D)
+    message = config_repo.message()
+    assert message.startswith("deploy(orders/dev): v1.0.0 -> v1.1.0@sha256:cccccccccccc")
+    trailers = msg.parse_trailers(message)
+    assert trailers["Shipyard-Service"] == "orders"
+    assert trailers["Shipyard-Source-Commit"] == "a" * 40
+    assert config_repo.changed_files() == ["apps/orders/overlays/dev/kustomization.yaml"]
+    assert "| **status** | :rocket: updated |" in result.log
+    assert config_repo.token not in result.log
+    # the credential never travelled in a URL
+    assert all(config_repo.token not in r.path for r in config_repo.server.transcript)
+
+
+def test_second_run_is_idempotent_no_empty_commit(config_repo: ConfigRepo) -> None:
+    assert run_gitops(push_inputs(config_repo)).code == 0
+    tip = config_repo.tip()
+    again = run_gitops(push_inputs(config_repo))
+    assert again.code == 0, again.log
+    assert again.outputs["changed"] == "false"
+    assert again.outputs["status"] == "up-to-date"
+    assert again.outputs["commit"] == tip == config_repo.tip()
+
+
+def test_all_overlays_in_one_atomic_commit(config_repo: ConfigRepo) -> None:
+    count = config_repo.count()
+    result = run_gitops(push_inputs(config_repo, paths="apps/orders/overlays/*/kustomization.yaml", tag="v2"))
+    assert result.code == 0, result.log
+    assert config_repo.count() == count + 1
+    assert sorted(config_repo.changed_files()) == [
+        "apps/orders/overlays/dev/kustomization.yaml", "apps/orders/overlays/stg/kustomization.yaml"]
+    assert result.outputs["files"].splitlines() == sorted(config_repo.changed_files())
+
+
+def test_lost_race_is_replayed_without_reverting_the_other_change(config_repo: ConfigRepo) -> None:
+    """Another writer lands in the same file between our fetch and our push: we re-apply on its commit."""
+    path = "apps/orders/overlays/dev/kustomization.yaml"
+    original_commit = WorkClone.commit_files
+    raced = []
+
+    def racing_commit(self: WorkClone, *args: object, **kwargs: object) -> str:
+        if not raced:
+            raced.append(True)
+            other = config_repo.show(path).replace("# shared base\n", "# shared base\n  - extra.yaml\n")
+            config_repo.commit_files({path: other, "apps/orders/base/extra.yaml": "apiVersion: v1\nkind: "
+                                      "ConfigMap\nmetadata:\n  name: extra\n"}, "someone else")
+        return original_commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(WorkClone, "commit_files", racing_commit)
+    try:
+        result = run_gitops(push_inputs(config_repo, tag="v3", validate="parse"))
+    finally:
+        mp.undo()
+    assert result.code == 0, result.log
+    assert "lost the race" in result.log
+    text = config_repo.show(path)
+    assert "  - extra.yaml\n" in text and 'newTag: "v3"' in text
+    assert config_repo.message("main~1").startswith("someone else")
+
+
+def test_concurrent_writers_all_land(config_repo: ConfigRepo) -> None:
+    services = [f"svc{i}" for i in range(12)]
+    files: dict[str, str] = {}
+    for svc in services:
+        files.update(service_files(svc, ("dev",)))
+    config_repo.commit_files(files, "add services")
+    auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+    outcomes: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def writer(svc: str) -> None:
+        clone = WorkClone(config_repo.url, auth)
+        req = UpdateRequest(service=svc, environment="dev", branch="main",
+                            paths=[f"apps/{svc}/overlays/dev/kustomization.yaml"],
+                            update=ImageUpdate(svc, "v9", None), validate="parse", source_commit="b" * 40)
+        try:
+            outcomes[svc] = Updater(clone, req).run().status
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            clone.close()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert set(outcomes.values()) == {"updated"}
+    for svc in services:
+        assert 'newTag: "v9"' in config_repo.show(f"apps/{svc}/overlays/dev/kustomization.yaml")
+    assert 'newTag: "v1.0.0"' in config_repo.show("apps/orders/overlays/dev/kustomization.yaml")
+
+
+def test_out_of_order_build_is_refused_with_a_warning(config_repo: ConfigRepo) -> None:
+    newer = run_gitops(push_inputs(config_repo, tag="v5", built_at="2026-01-01T10:00:00Z",
+                                   source_commit="5" * 40))
+    assert newer.code == 0, newer.log
+    tip = config_repo.tip()
+    older = run_gitops(push_inputs(config_repo, tag="v4", built_at="2026-01-01T09:00:00Z", source_commit="4" * 40))
+    assert older.code == 0, older.log
+    assert older.outputs["changed"] == "false"
+    assert older.outputs["status"] == "out-of-order"
+    assert "warning: Not deploying orders:v4 to dev" in older.log
+    assert config_repo.tip() == tip
+    # another service's commit on top does not hide the record
+    config_repo.commit_files({"README.md": "hello\n"}, "docs")
+    still = run_gitops(push_inputs(config_repo, tag="v4", built_at="2026-01-01T09:30:00Z", source_commit="4" * 40))
+    assert still.outputs["status"] == "out-of-order"
+    later = run_gitops(push_inputs(config_repo, tag="v6", built_at="2026-01-01T11:00:00Z", source_commit="6" * 40))
+    assert later.outputs["status"] == "updated"
+
+
+def test_bad_token_fails_with_the_fix_and_pushes_nothing(config_repo: ConfigRepo) -> None:
+    tip = config_repo.tip()
+    result = run_gitops(push_inputs(config_repo, token="not-a-valid-token"))
+    assert result.code == 1
+    assert "error: The config repository" in result.log and "HTTP 401" in result.log
+    assert "check the `token` input" in result.log
+    assert "not-a-valid-token" not in result.log
+    assert config_repo.tip() == tip
+
+
+def test_read_only_token_is_a_403_error(config_repo: ConfigRepo) -> None:
+    tip = config_repo.tip()
+    result = run_gitops(push_inputs(config_repo, token=config_repo.read_token))
+    assert result.code == 1
+    assert "HTTP 403" in result.log and "write access" in result.log
+    assert config_repo.tip() == tip
+
+
+def test_kustomize_build_failure_refuses_the_push(config_repo: ConfigRepo) -> None:
+    path = "apps/orders/overlays/dev/kustomization.yaml"
+    broken = OVERLAY.format(svc="orders", env="dev").replace("../../base", "../../missing-base")
+    tip = config_repo.commit_files({path: broken}, "break the overlay")
+    result = run_gitops(push_inputs(config_repo))
+    assert result.code == 1
+    assert "`kustomize build apps/orders/overlays/dev` fails" in result.log
+    assert "nothing was pushed" in result.log
+    assert config_repo.tip() == tip
+
+
+def test_missing_file_and_missing_image_are_clear_errors(config_repo: ConfigRepo) -> None:
+    missing = run_gitops(push_inputs(config_repo, paths="apps/nope/overlays/dev/kustomization.yaml"))
+    assert missing.code == 1 and "No file in branch 'main' matches `paths`" in missing.log
+    no_image = run_gitops(push_inputs(config_repo, image="not-there", add_if_missing="false"))
+    assert no_image.code == 1 and "no `images:` entry named 'not-there'" in no_image.log
+    config_repo.commit_files({"apps/orders/overlays/dev/kustomization.yaml": "images: [oops\n"}, "bad yaml")
+    bad = run_gitops(push_inputs(config_repo))
+    assert bad.code == 1 and "is not valid YAML" in bad.log
+
+
+def test_dry_run_pushes_nothing_and_shows_the_diff(config_repo: ConfigRepo) -> None:
+    tip = config_repo.tip()
+    result = run_gitops(push_inputs(config_repo, dry_run="true"))
+    assert result.code == 0, result.log
+    assert result.outputs["status"] == "dry-run"
+    assert '+    newTag: "v1.1.0"   # set by CI' in result.log
+    assert config_repo.tip() == tip
+
+
+def test_bad_inputs_fail_fast(config_repo: ConfigRepo) -> None:
+    creds = run_gitops(push_inputs(config_repo, repository=config_repo.url.replace("http://", "http://u:secret@")))
+    assert creds.code == 1 and "carries credentials in the URL" in creds.log and "secret" not in creds.log
+    tmpl = run_gitops(push_inputs(config_repo, commit_message="deploy {nope}"))
+    assert tmpl.code == 1 and "unknown placeholder {nope}" in tmpl.log
+    branch = run_gitops(push_inputs(config_repo, branch="does-not-exist"))
+    assert branch.code == 1 and "check the `branch` input" in branch.log
