@@ -187,9 +187,9 @@ def _parse_buildah(lines: Sequence[str], tail: int) -> Failure | None:
         match = _BUILDAH_STEP.match(line.strip())
         if match:
             step_index, step = i, f"STEP {match.group(1)}: {match.group(2)}"
-    error = next((line for line in reversed(lines) if "error building at STEP" in line), "")
+    error = next((line for line in reversed(lines) if "building at STEP" in line), "")
     if error:
-        found = re.search(r'error building at STEP "([^"]*)"', error)
+        found = re.search(r'building at STEP "([^"]*)"', error)
         if found and not step:
             step = found.group(1)
     if step_index < 0 and not error:
