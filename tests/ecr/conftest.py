@@ -135,7 +135,8 @@ class Stage:
         full.update(self.inputs(**inputs))
         full.update(env or {})
         out = io.StringIO()
-        action = Action(env=full, out=out, sleep=self.sleeps.append)
+        self.sleeps = []
+        action = Action(env=full, out=out, sleep=self.sleeps.append, clock=lambda: sum(self.sleeps))
         summary_parts: list[str] = []
         original = action.write_summary
 

@@ -169,11 +169,18 @@ def fetch_github_id_token(action: Action, audience: str) -> str:
     return token
 
 
-def _boto_config(max_attempts: int, connect_timeout: float = 10, read_timeout: float = 60) -> Any:
+def retry_mode(env: dict[str, str]) -> str:
+    """Adaptive retry mode (client-side rate limiting after throttles) unless AWS_RETRY_MODE says otherwise."""
+    mode = env.get("AWS_RETRY_MODE", "adaptive")
+    return mode if mode in ("standard", "adaptive", "legacy") else "adaptive"
+
+
+def _boto_config(max_attempts: int, mode: str = "adaptive", connect_timeout: float = 10,
+                 read_timeout: float = 60) -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        retries={"mode": mode, "max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         user_agent_extra="shipyard-ecr-push",
@@ -181,12 +188,12 @@ def _boto_config(max_attempts: int, connect_timeout: float = 10, read_timeout: f
 
 
 def sts_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None,
-               unsigned: bool = False) -> Any:
+               unsigned: bool = False, mode: str = "adaptive") -> Any:
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    config = _boto_config(max_attempts)
+    config = _boto_config(max_attempts, mode)
     if unsigned:
         config = config.merge(Config(signature_version=UNSIGNED))
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
@@ -254,7 +261,7 @@ def resolve_credentials(
 
     if static is None and not chaining:
         id_token = fetch_github_id_token(action, action.input("audience") or DEFAULT_AUDIENCE)
-        sts = sts_client(region, sts_endpoint, max_attempts, None, unsigned=True)
+        sts = sts_client(region, sts_endpoint, max_attempts, None, unsigned=True, mode=retry_mode(action.env))
 
         def web_identity() -> dict[str, Any]:
             response: dict[str, Any] = sts.assume_role_with_web_identity(
@@ -270,7 +277,7 @@ def resolve_credentials(
             raise
         return _result(response, f"OIDC → {role_arn}")
 
-    sts = sts_client(region, sts_endpoint, max_attempts, static)
+    sts = sts_client(region, sts_endpoint, max_attempts, static, mode=retry_mode(action.env))
 
     def assume() -> dict[str, Any]:
         response: dict[str, Any] = sts.assume_role(RoleArn=role_arn, RoleSessionName=name, DurationSeconds=duration)
@@ -296,7 +303,7 @@ def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint:
     """(account, arn) of whoever the credentials belong to."""
     from botocore.exceptions import NoCredentialsError
 
-    sts = sts_client(region, sts_endpoint, max_attempts, creds)
+    sts = sts_client(region, sts_endpoint, max_attempts, creds, mode=retry_mode(action.env))
     try:
         identity = action.retry("sts:GetCallerIdentity", sts.get_caller_identity, attempts=5, retry_on=is_transient)
     except NoCredentialsError:
@@ -313,11 +320,12 @@ def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint:
     return str(identity["Account"]), str(identity.get("Arn") or "")
 
 
-def ecr_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None) -> Any:
+def ecr_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None,
+               mode: str = "adaptive") -> Any:
     """An ECR client with adaptive retries; ``endpoint_url`` None lets botocore honour AWS_ENDPOINT_URL_ECR."""
     import boto3
 
-    kwargs: dict[str, Any] = {"region_name": region, "config": _boto_config(max_attempts)}
+    kwargs: dict[str, Any] = {"region_name": region, "config": _boto_config(max_attempts, mode)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     if creds:
@@ -344,6 +352,13 @@ def call(action: Action, client: Any, operation: str, **params: Any) -> dict[str
         return action.retry(f"ECR {operation}", once, attempts=4, max_elapsed=120, retry_on=is_transient)
     except Exception as exc:
         code = error_code(exc)
+        if is_transient(exc):
+            raise UserError(
+                f"AWS kept failing {iam_action} after every retry ({code or type(exc).__name__}: "
+                f"{error_message(exc)}).",
+                "re-run the job later; if this account throttles ECR often, raise max-attempts or spread the "
+                "pipelines out (concurrency groups).",
+            )
         if code in ACCESS_DENIED:
             if code in ("ExpiredTokenException", "UnrecognizedClientException", "InvalidSignatureException"):
                 raise UserError(f"AWS rejected the credentials calling {iam_action} ({code}: {error_message(exc)}).",

@@ -173,7 +173,8 @@ def run(action: Action) -> None:
 
     results: list[RegionResult] = []
     for region in cfg.regions:
-        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds)
+        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds,
+                         aws.retry_mode(action.env))
         if cfg.repository:
             state = repo_mod.ensure_repository(
                 action, ecr, cfg.repository, registry_id, cfg.settings, create=cfg.create, enforce=cfg.enforce,
@@ -274,7 +275,8 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], tmp: 
     upstream: tuple[str, bool] | None = None  # docker:// source for replicas when nothing is staged
     for index, r in enumerate(results):
         assert r.login is not None
-        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds)
+        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds,
+                         aws.retry_mode(action.env))
         client = push.registry_client(action, r.login)
         mutability = _mutability(cfg, r.state, ecr, action) if not (cfg.dry_run and r.state.created) else \
             push.Mutability(cfg.settings.mutability, [f["filter"] for f in cfg.settings.exclusion_filters])
@@ -347,7 +349,8 @@ def _manifest_from_registry(action: Action, cfg: Config, client: Any, existing: 
 def _scan_gate(action: Action, cfg: Config, primary: RegionResult, registry_id: str, digest: str,
                creds: aws.AwsCredentials | None) -> None:
     assert cfg.repository is not None
-    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds)
+    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds,
+                         aws.retry_mode(action.env))
     with action.group("Scan gate"):
         result = scan.gate(action, ecr, cfg.repository, registry_id, digest, threshold=cfg.threshold,
                            allow_items=cfg.allow, timeout=cfg.scan_timeout, interval=cfg.scan_interval)

@@ -1,0 +1,291 @@
+"""The stage against moto (ECR/STS API) and the authenticated local registry (data plane)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from shipyard.oci import load_credentials
+from tests.doubles.oidc import OidcDouble
+from tests.ecr.conftest import ACCOUNT, ECR_HOST, ROLE, Stage, findings_result
+from tests.ecr.faultproxy import AwsFaultProxy
+
+
+def _digest_of(ecr: object, repo: str, tag: str) -> str:
+    details = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])["imageDetails"]  # type: ignore[attr-defined]
+    return str(details[0]["imageDigest"])
+
+
+# ------------------------------------------------------------------------------------------ push
+def test_push_creates_standard_repo_and_writes_both_planes(image_stage: Stage) -> None:
+    st = image_stage
+    r = st.run(tags=f"{ECR_HOST}/team/svc:v1\nsha-abc\nbuildcache-main", source_image=st.images.first,
+               repository_tags="team=payments", protected_tag_prefixes="prod-", keep_images="30",
+               fail_on_severity="none")
+    assert r.code == 0, r.output
+    ecr = st.moto.client("ecr")
+    repo = ecr.describe_repositories(repositoryNames=["team/svc"])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert repo["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "buildcache*"}]
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
+    policy = json.loads(ecr.get_lifecycle_policy(repositoryName="team/svc")["lifecyclePolicyText"])
+    assert [r_["selection"].get("tagPrefixList") for r_ in policy["rules"]][:2] == [["buildcache"], ["prod-"]]
+    assert policy["rules"][-1]["selection"]["countNumber"] == 30
+    tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
+    assert {"Key": "team", "Value": "payments"} in tags
+
+    digest = r.outputs["digest"]
+    assert r.outputs["image-uri"] == f"{ECR_HOST}/team/svc@{digest}"
+    assert r.outputs["registry"] == ECR_HOST and r.outputs["repository-uri"] == f"{ECR_HOST}/team/svc"
+    # data plane: every tag points at the digest; control plane: the same
+    assert st.registry.tags("team/svc") == ["buildcache-main", "sha-abc", "v1"]
+    for tag in ("v1", "sha-abc", "buildcache-main"):
+        assert st.registry.manifest("team/svc", tag)[1] == digest
+        assert _digest_of(ecr, "team/svc", tag) == digest
+    assert "created with the standard settings" in r.summary
+    # the ECR password and the secret key never reach the log or the summary
+    assert f"{ACCOUNT}-auth-token" not in r.output + r.summary
+    assert "testing-secret-key-value" not in r.output + r.summary
+    auth = Path(st.tmp / "auth.json")
+    assert stat.S_IMODE(auth.stat().st_mode) == 0o600
+
+
+def test_rerun_with_same_digest_is_idempotent(image_stage: Stage) -> None:
+    st = image_stage
+    first = st.run(tags="v1\nsha-1", source_image=st.images.first, fail_on_severity="none")
+    assert first.code == 0, first.output
+    again = st.run(tags="v1\nsha-1", source_image=st.images.first, fail_on_severity="none")
+    assert again.code == 0, again.output
+    assert again.outputs["digest"] == first.outputs["digest"]
+    assert "already present (same digest)" in again.summary
+    # the API side was confirmed (ImageAlreadyExistsException handled), not pushed twice
+    assert "registered via PutImage" not in again.summary
+
+
+def test_different_digest_on_immutable_tag_fails_naming_both(image_stage: Stage) -> None:
+    st = image_stage
+    first = st.run(tags="v1\nbuildcache-main", source_image=st.images.first, fail_on_severity="none")
+    assert first.code == 0, first.output
+    old = first.outputs["digest"]
+    clash = st.run(tags="v1", source_image=st.images.second, fail_on_severity="none")
+    assert clash.code == 1
+    errors = [line for line in clash.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, clash.output
+    assert "Tag 'v1'" in errors[0] and old in errors[0] and "this image is sha256:" in errors[0]
+    assert st.registry.manifest("team/svc", "v1")[1] == old  # nothing was overwritten
+    # a cache tag (mutability exclusion) may move to the new image
+    moved = st.run(tags="buildcache-main", source_image=st.images.second, fail_on_severity="none")
+    assert moved.code == 0, moved.output
+    assert moved.outputs["digest"] != old
+    assert _digest_of(st.moto.client("ecr"), "team/svc", "buildcache-main") == moved.outputs["digest"]
+
+
+def test_api_side_conflict_is_caught_even_when_data_plane_is_clean(image_stage: Stage) -> None:
+    """Real ECR raises ImageTagAlreadyExistsException, moto ImageAlreadyExistsException: both end the same way."""
+    st = image_stage
+    ecr = st.moto.client("ecr")
+    ecr.create_repository(repositoryName="team/svc", imageTagMutability="IMMUTABLE")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": "sha256:" + "c" * 64, "size": 2}, "layers": []})
+    ecr.put_image(repositoryName="team/svc", imageManifest=manifest, imageTag="v9", imageDigest="sha256:" + "d" * 64)
+    r = st.run(tags="v9", source_image=st.images.first, fail_on_severity="none")
+    assert r.code == 1
+    assert "sha256:" + "d" * 64 in r.output and "already points at" in r.output
+
+
+def test_verify_mode_completes_tags_server_side(image_stage: Stage) -> None:
+    st = image_stage
+    first = st.run(tags="chash-1", source_image=st.images.first, fail_on_severity="none")
+    assert first.code == 0, first.output
+    # the build stage skipped (content hash found) and hands over new tags, no source image
+    r = st.run(tags="chash-1\nsha-new", digest=first.outputs["digest"], fail_on_severity="none")
+    assert r.code == 0, r.output
+    assert st.registry.manifest("team/svc", "sha-new")[1] == first.outputs["digest"]
+    assert _digest_of(st.moto.client("ecr"), "team/svc", "sha-new") == first.outputs["digest"]
+    missing = st.run(tags="nothing-here", fail_on_severity="none")
+    assert missing.code == 1 and "None of the tags (nothing-here) exist" in missing.output
+
+
+def test_replicate_regions_pushes_the_same_digest(image_stage: Stage) -> None:
+    st = image_stage
+    r = st.run(tags="v1", source_image=st.images.first, replicate_regions="us-west-2", fail_on_severity="none")
+    assert r.code == 0, r.output
+    west = st.moto.client("ecr", region="us-west-2")
+    assert _digest_of(west, "team/svc", "v1") == r.outputs["digest"]
+    assert "| us-west-2 | v1 |" in r.summary
+
+
+# ------------------------------------------------------------------------------------------ repository drift
+def test_drift_reported_then_fixed(stage: Stage) -> None:
+    ecr = stage.moto.client("ecr")
+    ecr.create_repository(repositoryName="team/svc", imageTagMutability="MUTABLE",
+                          imageScanningConfiguration={"scanOnPush": False})
+    report = stage.run(login_only="true", repository_tags="team=payments")
+    assert report.code == 0, report.output
+    assert "| setting | expected | actual | status |" in report.summary
+    assert "| tag mutability | IMMUTABLE_WITH_EXCLUSION | MUTABLE | drifted |" in report.summary
+    assert "| scan on push | true | false | drifted |" in report.summary
+    assert "| lifecycle policy |" in report.summary and "enforce-settings: true" in report.summary
+    assert ecr.describe_repositories()["repositories"][0]["imageTagMutability"] == "MUTABLE"
+
+    fixed = stage.run(login_only="true", repository_tags="team=payments", enforce_settings="true")
+    assert fixed.code == 0, fixed.output
+    assert "| tag mutability | IMMUTABLE_WITH_EXCLUSION | MUTABLE | fixed |" in fixed.summary
+    repo = ecr.describe_repositories()["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert ecr.get_lifecycle_policy(repositoryName="team/svc")["lifecyclePolicyText"]
+    assert {"Key": "team", "Value": "payments"} in ecr.list_tags_for_resource(
+        resourceArn=repo["repositoryArn"])["tags"]
+    clean = stage.run(login_only="true", repository_tags="team=payments")
+    assert "| setting |" not in clean.summary and "matches the standard settings" in clean.output
+
+
+def test_missing_repository_without_create_fails(stage: Stage) -> None:
+    r = stage.run(login_only="true", create_repository="false")
+    assert r.code == 1 and "does not exist" in r.output and "create-repository" in r.output
+
+
+# ------------------------------------------------------------------------------------------ login-only
+def test_login_only_writes_auth_file_and_exports_it(stage: Stage) -> None:
+    github_env = stage.tmp / "github_env"
+    github_env.write_text("")
+    env = {"REGISTRY_AUTH_FILE": "", "GITHUB_ENV": str(github_env)}
+    full = stage.base_env()
+    del full["REGISTRY_AUTH_FILE"]
+    r = stage.run(env=env, login_only="true", repository="team/api")
+    assert r.code == 0, r.output
+    path = stage.tmp / "shipyard-registry-auth.json"
+    assert f"REGISTRY_AUTH_FILE={path}" in github_env.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for host in (ECR_HOST, stage.registry.host):
+        creds = load_credentials(host, {"REGISTRY_AUTH_FILE": str(path), "HOME": str(stage.tmp)})
+        assert creds is not None and creds.username == "AWS" and creds.password == f"{ACCOUNT}-auth-token"
+    assert r.outputs["registry"] == ECR_HOST and r.outputs["repository-uri"] == f"{ECR_HOST}/team/api"
+    assert "image-uri" not in r.outputs
+
+
+# ------------------------------------------------------------------------------------------ scan gate
+def test_scan_gate_fails_on_critical_and_allowlist_lets_it_pass(image_stage: Stage) -> None:
+    st = image_stage
+    ok = st.run(tags="v1", source_image=st.images.first, fail_on_severity="none")
+    assert ok.code == 0, ok.output
+    digest = ok.outputs["digest"]
+    findings = [("CVE-2024-0001", "CRITICAL"), ("CVE-2024-0002", "HIGH"), ("CVE-2024-0003", "LOW")]
+    st.moto.post_scan_findings([findings_result("team/svc", digest, findings)])
+    failed = st.run(tags="v1", source_image=st.images.first, fail_on_severity="HIGH")
+    assert failed.code == 1
+    assert "2 finding(s) at or above HIGH" in failed.output and "CVE-2024-0001" in failed.output
+    assert "| CRITICAL | 1 |" in failed.summary and "| CVE-2024-0001 | CRITICAL | openssl 3.0.1 | blocks |" in \
+        failed.summary
+    st.moto.post_scan_findings([findings_result("team/svc", digest, findings)])
+    allowed = st.run(tags="v1", source_image=st.images.first, fail_on_severity="HIGH",
+                     allow_cves="CVE-2024-0001\nCVE-2024-0002 until 2999-01-01")
+    assert allowed.code == 0, allowed.output
+    assert "Allowed by allow-cves: CVE-2024-0001, CVE-2024-0002" in allowed.summary
+    st.moto.post_scan_findings([findings_result("team/svc", digest, findings)])
+    threshold = st.run(tags="v1", source_image=st.images.first, fail_on_severity="CRITICAL",
+                       allow_cves="CVE-2024-0001")
+    assert threshold.code == 0, threshold.output
+
+
+def test_scan_gate_times_out_bounded(image_stage: Stage) -> None:
+    st = image_stage
+    ok = st.run(tags="v1", source_image=st.images.first, scan="false")
+    assert ok.code == 0
+    pending = findings_result("team/svc", ok.outputs["digest"], [])
+    pending["imageScanStatus"] = {"status": "IN_PROGRESS"}
+    st.moto.post_scan_findings([pending])
+    r = st.run(tags="v1", source_image=st.images.first, scan_timeout="0.3", scan_poll_seconds="0.1")
+    assert r.code == 1 and "did not finish within" in r.output and "scan-timeout" in r.output
+    assert 1 <= len(st.sleeps) <= 5
+
+
+# ------------------------------------------------------------------------------------------ credentials
+def test_missing_id_token_permission_is_explained(stage: Stage) -> None:
+    r = stage.run(role_to_assume=ROLE, aws_access_key_id="", aws_secret_access_key="", login_only="true")
+    assert r.code == 1
+    assert "`id-token: write`" in r.output
+    assert "permissions:%0A  id-token: write" in r.output or "permissions:\n  id-token: write" in r.output
+
+
+def test_oidc_web_identity_assumes_role(stage: Stage, oidc: OidcDouble) -> None:
+    r = stage.run(env=oidc.env(), role_to_assume=ROLE, aws_access_key_id="", aws_secret_access_key="",
+                  login_only="true")
+    assert r.code == 0, r.output
+    assert "assumed-role/github-deploy/GitHubActions-service-4242" in r.output
+    [call] = oidc.calls("GET")
+    assert call.query["audience"] == "sts.amazonaws.com" and call.query["api-version"] == "2.0"
+    assert call.headers["authorization"] == f"Bearer {oidc.request_token}"
+    assert oidc.issued and oidc.issued[0] not in r.output and oidc.request_token not in r.output
+
+
+def test_oidc_wrong_request_token_is_refused(stage: Stage, oidc: OidcDouble) -> None:
+    env = {**oidc.env(), "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "stale"}
+    r = stage.run(env=env, role_to_assume=ROLE, aws_access_key_id="", aws_secret_access_key="", login_only="true")
+    assert r.code == 1 and "refused the request token (HTTP 401)" in r.output
+
+
+def test_allowed_account_ids_guard(stage: Stage) -> None:
+    refused = stage.run(login_only="true", allowed_account_ids="'000000000001', 000000000002")
+    assert refused.code == 1
+    assert f"belong to AWS account {ACCOUNT}, which is not in allowed-account-ids" in refused.output
+    assert not (stage.tmp / "auth.json").exists()  # nothing half-written
+    assert stage.moto.client("ecr").describe_repositories()["repositories"] == []
+    allowed = stage.run(login_only="true", allowed_account_ids=f"000000000001,{ACCOUNT}")
+    assert allowed.code == 0, allowed.output
+    lost_zero = stage.run(login_only="true", registry_id="12345678901")
+    assert lost_zero.code == 1 and "lost its leading zero" in lost_zero.output
+
+
+def test_bad_inputs_fail_before_any_call(stage: Stage) -> None:
+    for inputs, needle in (
+        ({"tags": "v1", "fail_on_severity": "SEVERE"}, "Input 'fail-on-severity' has unknown value"),
+        ({"tags": "v1", "repository": "Team/Svc"}, "Input 'repository'"),
+        ({"tags": "", "repository": "team/svc"}, "Input 'tags' is required"),
+        ({"tags": "v1", "allow_cves": "CVE-1 when-ever"}, "Input 'allow-cves'"),
+        ({"tags": "v1", "aws_region": "mars"}, "Input 'aws-region'"),
+        ({"tags": "v1", "role_to_assume": "github-deploy"}, "Input 'role-to-assume'"),
+    ):
+        r = stage.run(**inputs)
+        assert r.code == 1 and needle in r.output, (inputs, r.output)
+        assert r.output.count("error:") == 1
+
+
+# ------------------------------------------------------------------------------------------ throttling
+def test_throttling_and_5xx_are_retried(stage: Stage) -> None:
+    proxy = AwsFaultProxy(stage.moto.endpoint_url)
+    proxy.start()
+    try:
+        proxy.fail("DescribeRepositories", 400, "ThrottlingException", times=2)
+        proxy.fail("GetAuthorizationToken", 503, "ServiceUnavailableException", times=1)
+        proxy.fail("CreateRepository", 400, "ThrottlingException", times=1)
+        r = stage.run(login_only="true", endpoint_url=proxy.url)
+        assert r.code == 0, r.output
+        assert proxy.injected == [("DescribeRepositories", 400), ("DescribeRepositories", 400),
+                                  ("CreateRepository", 400), ("GetAuthorizationToken", 503)]
+        # each fault was followed by a retry that reached moto
+        assert proxy.count("DescribeRepositories") == 3  # 2 throttled + RepositoryNotFound from moto
+        assert proxy.count("GetAuthorizationToken", 200) == 1 and proxy.count("CreateRepository", 200) == 1
+        # a throttle that outlasts every attempt ends as one clear error, not a traceback
+        proxy.fail("DescribeRepositories", 400, "ThrottlingException", times=100)
+        r2 = stage.run(env={"AWS_RETRY_MODE": "standard"}, login_only="true", endpoint_url=proxy.url,
+                       max_attempts="1")
+        assert r2.code == 1 and "internal error" not in r2.output, r2.output
+        assert "AWS kept failing ecr:DescribeRepositories after every retry (ThrottlingException" in r2.output
+        assert len(stage.sleeps) == 3  # our retry on top of botocore's: 4 attempts, 3 backoffs
+    finally:
+        proxy.stop()
+
+
+def test_cli_help_lists_inputs() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "shipyard", "ecr-push", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": "src"}, check=True).stdout
+    assert "--role-to-assume" in out and "--fail-on-severity" in out

@@ -1,0 +1,179 @@
+"""Unit tests of the ECR stage's logic: no AWS, no registry."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+
+import pytest
+
+from shipyard.ecr import aws, login, push, repository, scan
+from shipyard.runtime import Action, UserError
+
+
+def action(env: dict[str, str] | None = None) -> Action:
+    return Action(env=env or {}, out=io.StringIO(), sleep=lambda s: None)
+
+
+# ----------------------------------------------------------------------------------------- account IDs
+def test_account_ids_keep_leading_zeros_and_explain_lost_ones() -> None:
+    assert aws.normalise_account_id("012345678901", "registry-id") == "012345678901"
+    assert aws.normalise_account_id("'012345678901'", "registry-id") == "012345678901"
+    with pytest.raises(UserError) as err:
+        aws.normalise_account_id("12345678901", "registry-id")
+    assert "lost its leading zero" in err.value.message and "'012345678901'" in str(err.value.fix)
+    with pytest.raises(UserError, match="not a 12-digit AWS account ID"):
+        aws.normalise_account_id("acme", "allowed-account-ids")
+
+
+def test_session_name_defaults_to_repo_and_run_and_is_sanitised() -> None:
+    a = action({"GITHUB_REPOSITORY": "acme/my service!", "GITHUB_RUN_ID": "77"})
+    assert aws.session_name(a, None) == "GitHubActions-my-service--77"
+    assert len(aws.session_name(a, "x" * 100)) == 64
+    assert aws.session_name(a, "a") == "GitHubActions"
+
+
+def test_jwt_claims_are_read_for_diagnostics() -> None:
+    payload = base64.urlsafe_b64encode(json.dumps({"sub": "repo:Acme/svc:ref:refs/heads/main"}).encode()).rstrip(b"=")
+    assert aws.jwt_claims(f"h.{payload.decode()}.s")["sub"] == "repo:Acme/svc:ref:refs/heads/main"
+    assert aws.jwt_claims("garbage") == {}
+
+
+def test_transient_classification() -> None:
+    class Boom(Exception):
+        def __init__(self, code: str, status: int) -> None:
+            self.response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    assert aws.is_transient(Boom("ThrottlingException", 400))
+    assert aws.is_transient(Boom("Whatever", 503))
+    assert not aws.is_transient(Boom("RepositoryNotFoundException", 400))
+
+
+# ----------------------------------------------------------------------------------------- settings
+def test_lifecycle_policy_protects_cache_and_deployed_tags_before_count_rule() -> None:
+    s = repository.Settings(cache_prefixes=["buildcache"], protected_prefixes=["prod-"], keep_images=30,
+                            untagged_days=7)
+    rules = s.lifecycle_policy()["rules"]
+    assert [r["rulePriority"] for r in rules] == [1, 2, 3, 4]
+    assert rules[0]["selection"]["tagPrefixList"] == ["buildcache"]
+    assert rules[1]["selection"]["tagPrefixList"] == ["prod-"]
+    assert rules[2]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                                     "countNumber": 7}
+    last = rules[-1]["selection"]
+    assert last["tagStatus"] == "any" and last["countNumber"] == 30  # "any" must be the lowest priority
+    assert s.mutability == "IMMUTABLE_WITH_EXCLUSION"
+    assert s.exclusion_filters == [{"filterType": "WILDCARD", "filter": "buildcache*"}]
+    assert repository.Settings(cache_prefixes=[]).mutability == "IMMUTABLE"
+    assert repository.Settings(immutable=False).exclusion_filters == []
+
+
+def test_settings_inputs_validate() -> None:
+    env = {"INPUT_CACHE_TAG_PREFIXES": "cache, buildcache*", "INPUT_REPOSITORY_TAGS": "team=payments\ncost=42"}
+    s = repository.settings_from_inputs(action(env))
+    assert s.cache_prefixes == ["cache", "buildcache"] and s.tags == {"team": "payments", "cost": "42"}
+    assert repository.settings_from_inputs(action({"INPUT_CACHE_TAG_PREFIXES": "none"})).cache_prefixes == []
+    with pytest.raises(UserError, match="cache-tag-prefixes"):
+        repository.settings_from_inputs(action({"INPUT_CACHE_TAG_PREFIXES": "bad prefix!"}))
+    with pytest.raises(UserError, match="encryption"):
+        repository.settings_from_inputs(action({"INPUT_ENCRYPTION": "DES"}))
+
+
+def test_drift_compares_every_setting_ignoring_rule_descriptions() -> None:
+    s = repository.Settings(tags={"team": "payments"})
+    same_policy = json.loads(s.lifecycle_text())
+    for rule in same_policy["rules"]:
+        rule["description"] = "edited by hand"
+    good = {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+            "imageTagMutabilityExclusionFilters": [{"filter": "buildcache*", "filterType": "WILDCARD"}],
+            "imageScanningConfiguration": {"scanOnPush": True}, "encryptionConfiguration": {"encryptionType": "AES256"}}
+    assert repository.compute_drift(s, good, json.dumps(same_policy), {"team": "payments"}) == []
+    bad = {"imageTagMutability": "MUTABLE", "imageScanningConfiguration": {"scanOnPush": False},
+           "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "arn:k"}}
+    drift = {d.setting: d for d in repository.compute_drift(s, bad, None, {})}
+    assert set(drift) == {"tag mutability", "mutability exclusions", "scan on push", "encryption",
+                          "lifecycle policy", "tag team"}
+    assert drift["encryption"].fixable is False
+    assert drift["lifecycle policy"].actual == "missing"
+    assert drift["tag team"].actual == "(missing)"
+
+
+# ----------------------------------------------------------------------------------------- tags and refs
+def test_parse_tags_accepts_full_refs_and_bare_tags() -> None:
+    tags, repo = push.parse_tags(["123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/svc:abc", "v1", "v1"], None)
+    assert tags == ["abc", "v1"] and repo == "team/svc"
+    with pytest.raises(UserError, match="names repository 'other'"):
+        push.parse_tags(["host.example/other:1"], "team/svc")
+    with pytest.raises(UserError, match="not a valid image tag"):
+        push.parse_tags([".bad"], "team/svc")
+
+
+def test_mutability_rules() -> None:
+    m = push.Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*"])
+    assert m.immutable("v1") and not m.immutable("buildcache-main")
+    assert not push.Mutability("MUTABLE").immutable("v1")
+    assert push.Mutability("IMMUTABLE").immutable("buildcache")
+    assert push.Mutability("MUTABLE_WITH_EXCLUSION", ["release-*"]).immutable("release-1")
+
+
+def test_plan_names_both_digests_on_conflict() -> None:
+    old, new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    m = push.Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*"])
+    result = push.plan("team/svc", ["v1", "v2", "buildcache"], new, {"v1": new, "v2": None, "buildcache": old}, m)
+    assert [(r.tag, r.status) for r in result] == [("v1", "present"), ("v2", "pushed"), ("buildcache", "moved")]
+    with pytest.raises(push.TagConflict) as err:
+        push.plan("team/svc", ["v1"], new, {"v1": old}, m)
+    assert old in err.value.message and new in err.value.message
+
+
+def test_source_reference_defaults_to_containers_storage() -> None:
+    assert push.source_reference("localhost/svc:1") == "containers-storage:localhost/svc:1"
+    assert push.source_reference("docker-daemon:svc:1") == "docker-daemon:svc:1"
+
+
+def test_registry_endpoint_forms() -> None:
+    assert login.endpoint_for("http://127.0.0.1:5000", "us-east-1") == ("127.0.0.1:5000", True)
+    assert login.endpoint_for("https://vpce.example", "us-east-1") == ("vpce.example", False)
+    spec = "us-east-1=https://a.example\neu-west-1=https://b.example"
+    assert login.endpoint_for(spec, "eu-west-1") == ("b.example", False)
+    assert login.endpoint_for(spec, "ap-south-1") == ("", False)
+    with pytest.raises(UserError, match="registry-endpoint"):
+        login.endpoint_for("ftp://x", "us-east-1")
+
+
+# ----------------------------------------------------------------------------------------- scan gate
+def test_allowlist_with_expiry() -> None:
+    today = dt.date(2026, 6, 1)
+    active, expired = scan.parse_allowlist(["CVE-2024-1", "cve-2024-2 until 2026-12-31", "CVE-2023-9 2026-01-01"],
+                                           today)
+    assert set(active) == {"CVE-2024-1", "CVE-2024-2"}
+    assert [e.id for e in expired] == ["CVE-2023-9"]
+    with pytest.raises(UserError, match="allow-cves"):
+        scan.parse_allowlist(["CVE-1 until tomorrow"], today)
+
+
+def test_evaluate_threshold_and_allowlist() -> None:
+    findings = [scan.Finding("CVE-1", "CRITICAL"), scan.Finding("CVE-2", "HIGH"), scan.Finding("CVE-3", "LOW")]
+    allow = {"CVE-1": scan.Allow("CVE-1"), "CVE-404": scan.Allow("CVE-404")}
+    result = scan.evaluate(findings, "HIGH", allow, [])
+    assert [f.id for f in result.blocking] == ["CVE-2"]
+    assert [f.id for f in result.allowed] == ["CVE-1"]
+    assert [a.id for a in result.unused_allows] == ["CVE-404"]
+    assert scan.evaluate(findings, None, {}, []).blocking == []
+    assert scan.summary_rows(result) == [("CRITICAL", 1), ("HIGH", 1), ("LOW", 1)]
+
+
+def test_enhanced_findings_are_read() -> None:
+    response = {"imageScanFindings": {"enhancedFindings": [{
+        "severity": "CRITICAL", "packageVulnerabilityDetails": {
+            "vulnerabilityId": "CVE-2025-1", "vulnerablePackages": [{"name": "glibc", "version": "2.31"}]}}]}}
+    [finding] = scan.findings_from(response)
+    assert (finding.id, finding.severity, finding.package) == ("CVE-2025-1", "CRITICAL", "glibc 2.31")
+
+
+def test_missing_oidc_env_explains_the_permission() -> None:
+    with pytest.raises(UserError) as err:
+        aws.fetch_github_id_token(action(), "sts.amazonaws.com")
+    assert "`id-token: write`" in err.value.message
+    assert "permissions:\n  id-token: write" in str(err.value.fix)
