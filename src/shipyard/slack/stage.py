@@ -365,7 +365,7 @@ class Notifier:
     def _common(self, state: RunState) -> None:
         tag, digest = self.action.input("image-tag"), self.action.input("image-digest")
         if tag:
-            state.image_tag = tag
+            state.image_tag = ", ".join(t.strip() for t in tag.replace(",", "\n").splitlines() if t.strip())
         if digest:
             if not digest.startswith("sha256:") and ":" not in digest:
                 raise UserError(f"Input 'image-digest' '{digest}' is not a digest (sha256:...).",
