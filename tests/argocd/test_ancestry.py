@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.argocd.ancestry import CompareAncestry, ExactAncestry, GitAncestry, same_commit
+from shipyard.argocd.ancestry import ClonedAncestry, CompareAncestry, ExactAncestry, GitAncestry, same_commit
 from shipyard.runtime import Action, UserError
 from tests.argocd.conftest import GIT_ENV, ConfigRepo, git, run_argocd_wait
 from tests.doubles.argocd import ArgoCDDouble, frame, ts
@@ -79,15 +79,27 @@ def test_fetches_a_revision_the_clone_lacks_with_the_token_out_of_argv(git_serve
     assert git_server.transcript, "fetched from the server"
     assert check.auth is not None and check.auth.scope_url == git_server.base_url + "/"
 
+    # a throw-away blob-less clone from the URL alone (no local checkout needed)
+    cloned = ClonedAncestry(ours, git_server.url(name), token=token)
+    try:
+        assert cloned(later) is True and cloned(ours) is True
+        assert not Path(cloned.tmp, "a.txt").exists()
+    finally:
+        cloned.close()
+    assert not Path(cloned.tmp).exists()
+    with pytest.raises(UserError, match="not in the config repo"):
+        ClonedAncestry(ours, git_server.url(name), token="wrong")
+
     # end to end: the stage accepts ArgoCD at the later commit, and the token never shows up
     with ArgoCDDouble(refresh_delay=0.01) as argocd:
         assert isinstance(argocd, ArgoCDDouble)
         argocd.add_app("api-dev", [frame(later, reconciled=ts(0))])
-        result = run_argocd_wait({"argocd-server": argocd.url, "argocd-token": argocd.issue_token(),
-                                  "applications": "api-dev", "revision": later,
-                                  "config-repo-path": str(clone), "config-repo-token": token})
-        assert result.code == 0, result.out
-        assert token not in result.out
+        for where in ({"config-repo-path": str(clone)}, {"config-repo": git_server.url(name)}):
+            result = run_argocd_wait({"argocd-server": argocd.url, "argocd-token": argocd.issue_token(),
+                                      "applications": "api-dev", "revision": ours, "config-repo-token": token,
+                                      **where})
+            assert result.code == 0, result.out
+            assert token not in result.out
 
 
 class CompareDouble(DoubleServer):
@@ -150,3 +162,13 @@ def test_stage_uses_the_compare_api(config_repo: ConfigRepo, argocd: ArgoCDDoubl
         assert json.loads(result.outputs["revisions"]) == {"api-dev": config_repo.later}
         [call] = gh.calls("GET")
         assert call.path.endswith(f"/compare/{config_repo.ours}...{config_repo.later}")
+
+
+def test_shallow_clone_is_deepened_before_saying_no(config_repo: ConfigRepo, tmp_path: Path) -> None:
+    # a depth-1 clone at `later`: its parent chain is cut, so merge-base alone would wrongly answer "no"
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{config_repo.path}", str(shallow)], check=True)
+    assert git(shallow, "rev-parse", "--is-shallow-repository") == "true"
+    check = GitAncestry(config_repo.ours, str(shallow))  # fetches ours (missing) first
+    assert check(config_repo.later) is True
+    assert check(config_repo.unrelated) is False

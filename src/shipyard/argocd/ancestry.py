@@ -5,6 +5,7 @@ it jumps to a later one that includes ours. Three ways to tell, best first:
 
 * :class:`GitAncestry`: a local clone of the config repo, ``git merge-base --is-ancestor``; a revision the
   clone does not have yet is fetched (credentials as an ``http.extraHeader`` in git's environment);
+* :class:`ClonedAncestry`: the same in a throw-away blob-less clone of the config repo's URL (any git host);
 * :class:`CompareAncestry`: the GitHub compare API (``ahead``/``identical`` means it contains ours);
 * :class:`ExactAncestry`: nothing to ask, so only the exact commit counts (and the stage says so).
 
@@ -14,6 +15,8 @@ Answers are cached per revision; ``None`` means "cannot tell (yet)".
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import quote
@@ -72,6 +75,7 @@ class GitAncestry(Ancestry):
         self.remote = remote
         self.auth: GitAuth | None = None
         self._fetched: set[str] = set()
+        self._unshallowed = False
         if not (self.path / ".git").exists() and not (self.path / "HEAD").exists():
             raise UserError(f"Input 'config-repo-path': '{path}' is not a git repository.",
                             "point it at the config repo clone (gitops-update's checkout), or leave it empty.",
@@ -85,8 +89,10 @@ class GitAncestry(Ancestry):
         if not self._has(self.want):
             self._fetch(self.want)
         if not self._has(self.want):
+            detail = f" ({self.notes[-1]})" if self.notes else ""
             raise UserError(
-                f"Commit {self.want[:12]} is not in the config repo at '{path}' (nor on its remote '{remote}').",
+                f"Commit {self.want[:12]} is not in the config repo at '{path}' (nor on its remote '{remote}')"
+                f"{detail}.",
                 "pass the config-repo commit gitops-update made (its `commit` output) as `revision`, and the same "
                 "repository's clone as `config-repo-path`.",
                 input_name="revision",
@@ -108,19 +114,54 @@ class GitAncestry(Ancestry):
             if not result.ok:
                 self.notes.append(f"git fetch {self.remote} failed: {result.stderr.strip()[:300]}")
 
+    def _shallow(self) -> bool:
+        result = run_git(["rev-parse", "--is-shallow-repository"], cwd=self.path, check=False, timeout=60)
+        return result.stdout.strip() == "true"
+
     def _check(self, rev: str) -> bool | None:
         if not SHA.fullmatch(rev):
             return None
-        for attempt in range(2):
+        for attempt in range(3):
             result = run_git(["merge-base", "--is-ancestor", self.want, rev], cwd=self.path, check=False, timeout=60)
             if result.returncode == 0:
                 return True
             if result.returncode == 1:
-                return False
+                # in a shallow clone the history linking rev to ours may be cut off: deepen once, then trust it
+                if self._unshallowed or not self._shallow():
+                    return False
+                self._unshallowed = True
+                fetched = run_git(["fetch", "--quiet", "--no-tags", "--unshallow", self.remote], cwd=self.path,
+                                  auth=self.auth, check=False, timeout=300)
+                if not fetched.ok:
+                    self.notes.append(f"shallow clone and git fetch --unshallow failed: {fetched.stderr.strip()[:300]}")
+                    return None
+                continue
             if attempt == 0:
                 self._fetch(rev)
         self.notes.append(f"revision {rev[:12]} is not in the config repo clone even after a fetch")
         return None
+
+
+class ClonedAncestry(GitAncestry):
+    """A throw-away bare, blob-less clone of the config repo's URL (any git host), then as :class:`GitAncestry`."""
+
+    def __init__(self, want: str, url: str, *, token: str | None = None) -> None:
+        if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+            raise UserError("Input 'config-repo' carries credentials in the URL.",
+                            "remove them and pass `config-repo-token` instead.", input_name="config-repo")
+        self.tmp = tempfile.mkdtemp(prefix="shipyard-argocd-")
+        try:
+            run_git(["init", "--quiet", "--bare", self.tmp], timeout=60)
+            for args in (["remote", "add", "origin", url], ["config", "remote.origin.promisor", "true"],
+                         ["config", "remote.origin.partialclonefilter", "blob:none"]):
+                run_git(args, cwd=self.tmp, timeout=60)
+            super().__init__(want, self.tmp, token=token)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class CompareAncestry(Ancestry):

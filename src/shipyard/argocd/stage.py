@@ -7,7 +7,7 @@ import json
 
 from shipyard.runtime import Action, UserError, format_duration, run_stage
 
-from .ancestry import SHA, Ancestry, CompareAncestry, ExactAncestry, GitAncestry
+from .ancestry import SHA, Ancestry, ClonedAncestry, CompareAncestry, ExactAncestry, GitAncestry
 from .apps import AppRef, parse_apps
 from .client import ArgoClient
 from .status import short
@@ -27,12 +27,15 @@ def _ancestry(action: Action, want: str | None) -> tuple[Ancestry | None, str]:
     token = action.secret("config-repo-token")
     if path:
         return GitAncestry(want, path, token=token), f"git merge-base --is-ancestor in {path}"
+    if repo and repo.startswith(("https://", "http://")):
+        return ClonedAncestry(want, repo, token=token), f"git merge-base --is-ancestor in a clone of {repo}"
     if repo and token:
         api = action.input("github-api-url") or action.env.get("GITHUB_API_URL") or "https://api.github.com"
         return CompareAncestry(action, want, repo, token, api), f"GitHub compare API on {repo}"
     if repo and not token:
-        raise UserError("Input 'config-repo' needs `config-repo-token` to use the GitHub compare API.",
-                        "pass a token with contents: read on the config repo, or give `config-repo-path`.",
+        raise UserError("Input 'config-repo' (owner/name) needs `config-repo-token` to use the GitHub compare API.",
+                        "pass a token with contents: read on the config repo, give its HTTPS clone URL instead, "
+                        "or give `config-repo-path`.",
                         input_name="config-repo-token")
     action.warning(
         "argocd-wait: neither `config-repo-path` nor `config-repo` + `config-repo-token` given, so only ArgoCD "
@@ -86,6 +89,16 @@ def run(action: Action) -> None:
                         password=None if token else password, insecure=insecure,
                         request_timeout=min(30.0, max(2.0, timeout)), max_elapsed=min(60.0, max(1.0, timeout / 4)))
     contains, method = _ancestry(action, want)
+    try:
+        _wait(action, client, refs, want, contains, method, token=token, timeout=timeout, poll=poll, refresh=refresh,
+              fail_fast=fail_fast)
+    finally:
+        if isinstance(contains, ClonedAncestry):
+            contains.close()
+
+
+def _wait(action: Action, client: ArgoClient, refs: list[AppRef], want: str | None, contains: Ancestry | None,
+          method: str, *, token: str | None, timeout: float, poll: float, refresh: str, fail_fast: bool) -> None:
     if not token:
         client.login()
 
