@@ -126,12 +126,13 @@ class World:
         base.update({k.replace("_", "-"): str(v).lower() if isinstance(v, bool) else str(v) for k, v in extra.items()})
         return {k: v for k, v in base.items() if v is not None}
 
-    def mirror(self, checkout: Path | None = None, **extra: Any) -> Result:
+    def mirror(self, checkout: Path | None = None, env_extra: dict[str, str] | None = None, **extra: Any) -> Result:
         checkout = checkout or self.checkout()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_", "GIT_"))}
         env.update({env_name(k): v for k, v in self.inputs(**extra).items()})
         env["INPUT_PATH"] = str(checkout)
         env["RUNNER_TEMP"] = str(self.tmp)
+        env.update(env_extra or {})
         out = io.StringIO()
         action = Action(env, out, sleep=lambda s: None)
         code = run_stage(run, action, name="bitbucket-mirror")

@@ -29,7 +29,7 @@ from shipyard.mirror.gitops import (
     parse_porcelain,
     remote_messages,
 )
-from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
+from shipyard.runtime import Action, UserError, redact_url, run_stage
 
 
 @dataclass
@@ -151,16 +151,17 @@ def _target_url(s: Settings, pre: Preflight | None) -> str:
     return url
 
 
-def _source_url(action: Action, s: Settings, git_repo: str) -> str:
+def _source_url(action: Action, s: Settings, git_repo: str | None) -> str:
     if s.source_url:
         return s.source_url
     import subprocess
 
-    proc = subprocess.run(["git", "remote", "get-url", action.input("source-remote") or "origin"],
-                          cwd=git_repo, capture_output=True, text=True, check=False)
-    url = proc.stdout.strip()
-    if proc.returncode == 0 and url:
-        return url
+    if git_repo:
+        proc = subprocess.run(["git", "remote", "get-url", action.input("source-remote") or "origin"],
+                              cwd=git_repo, capture_output=True, text=True, check=False)
+        url = proc.stdout.strip()
+        if proc.returncode == 0 and url:
+            return url
     server, repo = action.env.get("GITHUB_SERVER_URL", "https://github.com"), action.github("repository")
     if repo:
         return f"{server.rstrip('/')}/{repo}.git"
@@ -178,16 +179,22 @@ def _local_repo(action: Action, path: str) -> Iterator[str]:
     import subprocess
     import tempfile
 
-    proc = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=path if os.path.isdir(path) else None,
-                          capture_output=True, text=True, check=False)
-    if os.path.isdir(path) and proc.returncode == 0:
+    usable, why = False, "does not exist"
+    if os.path.isdir(path):
+        proc = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=path, capture_output=True, text=True,
+                              check=False)
+        partial = subprocess.run(["git", "config", "--get", "extensions.partialClone"], cwd=path,
+                                 capture_output=True, text=True, check=False)
+        usable = proc.returncode == 0 and not partial.stdout.strip()
+        why = "is a partial clone (blobs missing)" if proc.returncode == 0 else "is not a git checkout"
+    if usable:
         yield path
         return
     base = action.env.get("RUNNER_TEMP")
     scratch = tempfile.mkdtemp(prefix="shipyard-mirror-", dir=base if base and os.path.isdir(base) else None)
     try:
         subprocess.run(["git", "init", "--bare", "--quiet", scratch], check=True, capture_output=True)
-        action.info(f"{path} is not a git checkout: using a scratch repository")
+        action.info(f"working in a scratch repository: {path} {why}")
         yield scratch
     finally:
         import shutil
@@ -249,8 +256,8 @@ def run(action: Action) -> None:
         if cred.kind == "ssh-key":
             setup = stack.enter_context(ssh_setup(s.ssh_key, s.known_hosts, action.env.get("RUNNER_TEMP")))
             extra_env.update(setup.env())
+        source_url = _source_url(action, s, s.path if os.path.isdir(s.path) else None)
         repo_dir = stack.enter_context(_local_repo(action, s.path))
-        source_url = _source_url(action, s, repo_dir)
         source_auth = GitAuth("basic", "x-access-token", s.source_token, _scope(source_url)) if (
             s.source_token and _scope(source_url)) else None
         git = Git(
@@ -284,12 +291,16 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
         return
 
     with action.group("Complete the local view of the source"):
-        fetched = action.retry("fetch source", git.fetch_source)
-        if R.heads_and_tags(fetched) != desired:  # the source moved between ls-remote and fetch: one more look
-            desired = R.heads_and_tags(git.ls_remote(git.source, ["refs/heads/*", "refs/tags/*"]))
-            if R.heads_and_tags(fetched) != desired:
-                diff = R.diff_refs(desired, fetched)
-                raise TransientError(f"the source changed while mirroring ({', '.join(d[0] for d in diff[:10])})")
+        fetched = R.heads_and_tags(action.retry("fetch source", git.fetch_source))
+        if fetched != desired:
+            # The source moved between ls-remote and fetch. The fetch is itself a complete view (every branch
+            # and tag the source advertised, pruned, full history), so it becomes the state to mirror.
+            changed = ", ".join(d[0] for d in R.diff_refs(desired, fetched)[:10])
+            action.notice(f"the source changed during the run ({changed}): mirroring the newer state")
+            desired = fetched
+        if not desired:
+            raise UserError("The fetch from the source returned no branches or tags; refusing to mirror.",
+                            "check `source-url:`/`source-token:`.")
         action.info(f"{len(desired)} branches and tags with full history")
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
