@@ -227,9 +227,12 @@ def test_slack_down_warns_and_goes_on_or_fails_when_asked(pipeline: Pipeline, sl
     assert r.code == 0 and "Slack is unavailable" in r.out and r.outputs["delivered"] == "false"
     r = pipeline.start(fail_on_error="true")
     assert r.code == 1 and "Slack is unavailable" in r.out
+    r = pipeline.stage("build", details="built while Slack was down")
+    assert r.code == 0 and r.outputs["delivered"] == "false"
     slack.faults.clear()
     r = pipeline.finish(job_status="success")  # Slack is back: the finish posts the one message
     assert r.code == 0 and len(parents(slack)) == 1
+    assert ":white_check_mark: *Build*" in blocks_text(parents(slack)[0]), "the checklist survived the outage"
 
 
 def test_ambiguous_parent_post_is_not_duplicated(pipeline: Pipeline, slack: SlackDouble) -> None:

@@ -8,6 +8,7 @@ slack_sdk is imported lazily, inside the functions that need it.
 from __future__ import annotations
 
 import http.client
+import random
 import re
 import socket
 import time
@@ -109,7 +110,15 @@ def _handlers(
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
             return response is not None and response.status_code in TRANSIENT_STATUS
 
-    calc = BackoffRetryIntervalCalculator(backoff_factor=backoff)
+    from slack_sdk.http_retry.jitter import Jitter
+
+    class ProportionalJitter(Jitter):
+        """Up to +100% of the interval (the SDK's default adds up to a whole second whatever the interval)."""
+
+        def recalculate(self, duration: float) -> float:
+            return duration + random.uniform(0, duration)  # noqa: S311 - jitter, not crypto
+
+    calc = BackoffRetryIntervalCalculator(backoff_factor=backoff, jitter=ProportionalJitter())
     handlers: list[Any] = [BudgetedRateLimitHandler(max_retry_count=rate_limit_retries)]
     if server_retries:
         handlers.append(AnyServerErrorHandler(max_retry_count=server_retries, interval_calculator=calc))

@@ -144,6 +144,7 @@ class Notifier:
                                 backoff=self.backoff, log=action.warning)
         self.from_file = False
         self.looked_up = False
+        self.current: RunState | None = None  # the state being worked on, saved even when Slack fails
 
     # -------------------------------------------------------------- state
     def load_state(self) -> RunState | None:
@@ -391,6 +392,7 @@ class Notifier:
             if state.stage(name) is None:
                 state.set_stage(name, "pending")
         self._common(state)
+        self.current = state
         if self.api is not None:
             self.show(state)
             if rerun:
@@ -412,6 +414,7 @@ class Notifier:
             self._absorb_remote(state)
         self._common(state)
         state.set_stage(name, status, details=details, error=error, duration=duration if duration >= 0 else None)
+        self.current = state
         if self.api is not None:
             self.show(state)
             if self.threads and (details or error or status == "failure"):
@@ -441,6 +444,7 @@ class Notifier:
         else:
             final = wanted
         state.finish(final, error=error)
+        self.current = state
         alert = ""
         if self.mentions_on and final in ("failure", "timed-out"):
             alert = "failure"
@@ -496,7 +500,7 @@ def run(action: Action) -> None:
         if isinstance(exc, SlackConfigError) and n.api is not None:
             problem = n.api.explain(exc, n.channel)
     # whatever happened, the next step must be able to carry on
-    state = state or n.load_state() or RunState(attempt=n.ctx.attempt)
+    state = state or n.current or n.load_state() or RunState(attempt=n.ctx.attempt)
     store.save(n.path, state)
     if n.plan.mode == "dry-run":
         with action.group("Slack payload (dry run: nothing was sent)"):
