@@ -13,6 +13,10 @@
   respond-async`` answers 202 with a task that ``GET /collection-updates-tasks/{id}`` reports in-progress for
   ``task_polls`` polls and then successful (or failed when ``fail_tasks``).
 * Roles: keys are "editor" or "viewer" (viewer writes -> 403 forbiddenError); unknown workspace -> 404.
+* Spec Hub: ``/specs?workspaceId=`` (12 MB per file, one ROOT file), ``PATCH /specs/{id}/files/{path}`` (exactly
+  one of content/name/type), ``POST /specs/{id}/generations/collection`` (202 + task; 423 while one runs),
+  ``PUT /collections/{uid}/synchronizations?specId=`` (only for collections generated from that spec), tasks
+  on ``/specs/{id}/tasks/{t}`` and ``/collections/{uid}/tasks/{t}`` (pending for ``task_polls`` polls).
 * Faults come from the base class (``inject("applied_status", 500, match="POST /collections")``: the handler
   runs, the answer is a 500).
 """
@@ -78,6 +82,8 @@ class PostmanDouble(DoubleServer):
         self.fail_tasks = False
         self.limiter = RateLimiter(per_minute, window)
         self.import_limiter = RateLimiter(import_limit, import_window)
+        self.specs: dict[str, dict[str, Any]] = {}
+        self.spec_tasks: dict[str, dict[str, Any]] = {}
         self.per_minute = per_minute
         self.window = window
         self.month_used = 0
@@ -389,3 +395,182 @@ class PostmanDouble(DoubleServer):
         stored = self._store(req.query.get("workspace", ""), col, self._key(req).user_id)
         assert isinstance(stored, StoredCollection)
         return json_response({"collections": [{"id": stored.id, "name": title, "uid": stored.uid}]})
+
+    # ------------------------------------------------------------------ Spec Hub
+    def _spec_collection(self, spec: dict[str, Any], name: str, owner: int, existing: str | None) -> str:
+        """Generate (or re-generate in place, keeping ids of unchanged operations) a collection from a spec."""
+        import yaml
+
+        root = next(f for f in spec["files"].values() if f["type"] == "ROOT")
+        doc = yaml.safe_load(root["content"]) or {}
+        old_ids: dict[str, str] = {}
+        if existing:
+            for item in self.collections[existing].data.get("item") or []:
+                old_ids[item["name"]] = item["id"]
+        items = []
+        for path, ops in (doc.get("paths") or {}).items():
+            for method in ops:
+                if method in ("get", "put", "post", "delete", "patch", "head", "options"):
+                    label = f"{method.upper()} {path}"
+                    item: dict[str, Any] = {"name": label, "request": {"method": method.upper(),
+                                                                       "url": "{{baseUrl}}" + path}}
+                    if label in old_ids:
+                        item["id"] = old_ids[label]
+                    items.append(item)
+        col = {"info": {"name": name,
+                        "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+               "item": items}
+        if existing:
+            stored = self.collections[existing]
+            before = self._ids(stored.data.get("item") or [])
+            self._assign_ids(col["item"], stored.id, keep=before)
+            col["info"]["_postman_id"] = stored.id
+            stored.data = col
+            for i in self._ids(col["item"]):
+                self.item_owner[i] = stored.id
+            return stored.uid
+        made = self._store(spec["workspace"], col, owner)
+        assert isinstance(made, StoredCollection)
+        return made.uid
+
+    def _spec_task(self, kind: str, owner_ref: str, resource: str) -> str:
+        task_id = str(uuid.uuid4())
+        self.spec_tasks[task_id] = {"polls": 0, "kind": kind, "ref": owner_ref, "resource": resource}
+        return task_id
+
+    @route("GET", r"/specs")
+    def list_specs(self, req: Request) -> Response:
+        wid = req.query.get("workspaceId")
+        if not wid:
+            return _problem(400, "Bad Request", "workspaceId is required")
+        if wid not in self.workspaces:
+            return _problem(404, "Workspace not found", "We could not find the workspace you are looking for.")
+        found = [{"id": s["id"], "name": s["name"], "type": s["type"]} for s in self.specs.values()
+                 if s["workspace"] == wid]
+        return json_response({"specs": found, "meta": {"nextCursor": None}})
+
+    @route("POST", r"/specs")
+    def create_spec(self, req: Request) -> Response:
+        denied = self._writer(req)
+        if denied:
+            return denied
+        wid = req.query.get("workspaceId", "")
+        if wid not in self.workspaces:
+            return _problem(404, "Workspace not found", "We could not find the workspace you are looking for.")
+        body = req.json() or {}
+        files = body.get("files")
+        if body.get("type") not in ("OPENAPI:2.0", "OPENAPI:3.0", "OPENAPI:3.1") or not body.get("name") or \
+                not isinstance(files, list) or not files:
+            return _problem(400, "Bad Request", "name, a supported type and files are required")
+        roots = [f for f in files if isinstance(f, dict) and f.get("type") == "ROOT"]
+        if len(files) > 1 and len(roots) != 1:
+            return _problem(400, "Bad Request", "Multi-file specifications must have exactly one root file")
+        if any(len(str(f.get("content", "")).encode()) > 12 * 1024 * 1024 for f in files):
+            return _problem(400, "Bad Request", "Files cannot exceed a maximum of 12 MB in size")
+        spec_id = str(uuid.uuid4())
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        self.specs[spec_id] = {
+            "id": spec_id, "name": body["name"], "type": body["type"], "workspace": wid, "createdAt": now,
+            "files": {f["path"]: {"path": f["path"], "content": f.get("content", ""),
+                                  "type": "ROOT" if (f in roots or len(files) == 1) else "DEFAULT"} for f in files},
+            "collections": [], "running": None,
+        }
+        return json_response({"id": spec_id, "name": body["name"], "type": body["type"], "createdAt": now}, 201)
+
+    def _spec(self, req: Request) -> dict[str, Any] | None:
+        return self.specs.get(req.params["sid"])
+
+    @route("GET", r"/specs/(?P<sid>[^/]+)")
+    def get_spec(self, req: Request) -> Response:
+        spec = self._spec(req)
+        if spec is None:
+            return _problem(404, "Not Found", "Spec not found")
+        return json_response({k: spec[k] for k in ("id", "name", "type", "createdAt")})
+
+    @route("GET", r"/specs/(?P<sid>[^/]+)/files")
+    def list_spec_files(self, req: Request) -> Response:
+        spec = self._spec(req)
+        if spec is None:
+            return _problem(404, "Not Found", "Spec not found")
+        return json_response({"files": [{"path": f["path"], "type": f["type"]} for f in spec["files"].values()]})
+
+    @route("GET", r"/specs/(?P<sid>[^/]+)/files/(?P<path>.+)")
+    def get_spec_file(self, req: Request) -> Response:
+        spec = self._spec(req)
+        file = spec["files"].get(req.params["path"]) if spec else None
+        if file is None:
+            return _problem(404, "Not Found", "File not found")
+        return json_response(dict(file))
+
+    @route("PATCH", r"/specs/(?P<sid>[^/]+)/files/(?P<path>.+)")
+    def patch_spec_file(self, req: Request) -> Response:
+        denied = self._writer(req)
+        if denied:
+            return denied
+        spec = self._spec(req)
+        file = spec["files"].get(req.params["path"]) if spec else None
+        if file is None:
+            return _problem(404, "Not Found", "File not found")
+        body = req.json() or {}
+        given = [k for k in ("content", "name", "type") if k in body]
+        if len(given) != 1:
+            return _problem(400, "Bad Request", "Provide exactly one of content, name or type")
+        if len(str(body.get("content", "")).encode()) > 10 * 1024 * 1024:
+            return _problem(400, "Bad Request", "Files cannot exceed a maximum of 10 MB in size")
+        file[given[0]] = body[given[0]]
+        return json_response(dict(file))
+
+    @route("POST", r"/specs/(?P<sid>[^/]+)/generations/collection")
+    def generate_collection(self, req: Request) -> Response:
+        denied = self._writer(req)
+        if denied:
+            return denied
+        spec = self._spec(req)
+        if spec is None:
+            return _problem(404, "Not Found", "Spec not found")
+        running = spec.get("running")
+        if running and self.spec_tasks[running]["polls"] <= self.task_polls:
+            return _problem(423, "Locked", "A collection generation is already in progress for this spec")
+        name = str((req.json() or {}).get("name") or spec["name"])
+        uid = self._spec_collection(spec, name, self._key(req).user_id, None)
+        spec["collections"].append(uid)
+        task = self._spec_task("generation", spec["id"], uid)
+        spec["running"] = task
+        return json_response({"taskId": task, "url": f"/specs/{spec['id']}/tasks/{task}"}, 202)
+
+    @route("GET", r"/specs/(?P<sid>[^/]+)/generations/collection")
+    def list_generated(self, req: Request) -> Response:
+        spec = self._spec(req)
+        if spec is None:
+            return _problem(404, "Not Found", "Spec not found")
+        cols = [{"id": uid, "name": self.collection(uid).data["info"]["name"]}  # type: ignore[union-attr]
+                for uid in spec["collections"] if self.collection(uid)]
+        return json_response({"collections": cols, "meta": {"nextCursor": None}})
+
+    @route("PUT", r"/collections/(?P<cid>[^/]+)/synchronizations")
+    def sync_collection(self, req: Request) -> Response:
+        denied = self._writer(req)
+        if denied:
+            return denied
+        stored = self.collection(req.params["cid"])
+        spec = self.specs.get(req.query.get("specId", ""))
+        if stored is None or spec is None:
+            return _problem(404, "Not Found", "Collection or spec not found")
+        if stored.uid not in spec["collections"]:
+            return _problem(400, "Bad Request", "The collection was not generated from this spec")
+        self._spec_collection(spec, stored.data["info"]["name"], stored.owner, stored.id)
+        task = self._spec_task("sync", stored.uid, stored.uid)
+        return json_response({"taskId": task, "url": f"/collections/{stored.uid}/tasks/{task}"}, 202)
+
+    @route("GET", r"/(?P<kind>specs|collections)/(?P<ref>[^/]+)/tasks/(?P<tid>[^/]+)")
+    def spec_task(self, req: Request) -> Response:
+        task = self.spec_tasks.get(req.params["tid"])
+        if task is None or task["ref"] != req.params["ref"]:
+            return _problem(404, "Not Found", "Task not found")
+        task["polls"] += 1
+        if task["polls"] <= self.task_polls:
+            return json_response({"status": "pending"})
+        status = "failed" if self.fail_tasks else "completed"
+        return json_response({"status": status, "meta": {"model": "collection", "action": task["kind"]},
+                              "details": {"resources": [{"id": task["resource"],
+                                                         "url": f"/collections/{task['resource']}"}]}})

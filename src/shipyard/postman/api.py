@@ -277,3 +277,81 @@ class PostmanApi:
 
 def monotonic() -> float:
     return time.monotonic()
+
+
+class SpecHubApi:
+    """Spec Hub calls (``/specs``): the spec is the source of truth and Postman generates the collection."""
+
+    def __init__(self, api: PostmanApi) -> None:
+        self.api = api
+
+    def find_by_name(self, workspace_id: str, name: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(50):  # bounded pagination
+            params = {"workspaceId": workspace_id, "limit": "100"}
+            if cursor:
+                params["cursor"] = cursor
+            _, body = self.api.call("GET", "/specs", params=params)
+            body = body or {}
+            found.extend(s for s in body.get("specs") or [] if isinstance(s, dict) and s.get("name") == name)
+            cursor = (body.get("meta") or {}).get("nextCursor")
+            if not cursor:
+                break
+        return found
+
+    def create(self, workspace_id: str, name: str, kind: str, path: str, content: str,
+               lookup: Callable[[], Any]) -> tuple[dict[str, Any], bool]:
+        body = {"name": name, "type": kind, "files": [{"path": path, "content": content, "type": "ROOT"}]}
+        status, answer = self.api.call("POST", "/specs", params={"workspaceId": workspace_id}, json=body,
+                                       lookup=lookup)
+        return (answer or {}), status == 0
+
+    def get(self, spec_id: str) -> dict[str, Any]:
+        _, body = self.api.call("GET", f"/specs/{spec_id}")
+        return body or {}
+
+    def root_file(self, spec_id: str) -> dict[str, Any] | None:
+        _, body = self.api.call("GET", f"/specs/{spec_id}/files")
+        files = (body or {}).get("files") or []
+        root = next((f for f in files if isinstance(f, dict) and f.get("type") == "ROOT"), None)
+        if root is None:
+            return None
+        _, file = self.api.call("GET", f"/specs/{spec_id}/files/{root['path']}")
+        return file or None
+
+    def update_file(self, spec_id: str, path: str, content: str) -> None:
+        self.api.call("PATCH", f"/specs/{spec_id}/files/{path}", json={"content": content})
+
+    def generated(self, spec_id: str) -> list[dict[str, Any]]:
+        _, body = self.api.call("GET", f"/specs/{spec_id}/generations/collection")
+        return [c for c in (body or {}).get("collections") or [] if isinstance(c, dict)]
+
+    def generate(self, spec_id: str, name: str) -> str:
+        _, body = self.api.call("POST", f"/specs/{spec_id}/generations/collection",
+                                json={"name": name, "options": {"requestNameSource": "Fallback",
+                                                                "folderStrategy": "Tags"}})
+        return str((body or {}).get("taskId") or "")
+
+    def synchronize(self, collection_uid: str, spec_id: str) -> str:
+        _, body = self.api.call("PUT", f"/collections/{collection_uid}/synchronizations", params={"specId": spec_id})
+        return str((body or {}).get("taskId") or "")
+
+    def wait(self, path: str, timeout: float) -> dict[str, Any]:
+        start = self.api.action.clock()
+        delay = 1.0
+        for _ in range(1000):
+            _, body = self.api.call("GET", path)
+            body = body or {}
+            status = str(body.get("status") or "pending")
+            if status in ("completed", "failed"):
+                return body
+            if self.api.action.clock() - start + delay > timeout:
+                break
+            self.api.action.sleep(delay)
+            delay = min(delay * 1.5, 10.0)
+        raise UserError(
+            f"Postman's Spec Hub task {path} did not finish within {timeout:.0f}s.",
+            "re-run later (the next run finds the spec and synchronises again) or raise `task-timeout`.",
+            input_name="task-timeout",
+        )

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shipyard.postman import convert
+from shipyard.postman import convert, spechub
 from shipyard.postman.api import DEFAULT_API_URL, ApiError, PostmanApi
 from shipyard.postman.diff import Change, breaking_changes
 from shipyard.postman.model import operations
@@ -96,6 +96,7 @@ def run(action: Action) -> None:
     timeout = action.number("generate-timeout", 300.0, minimum=1.0)
     api_url = action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL
     web_url = (action.input("web-url", default="https://go.postman.co") or "").rstrip("/")
+    mode = action.choice("mode", ["collection", "spec-hub"], default="collection")
     generate_env = action.mapping("generate-env")
     for value in generate_env.values():
         if len(value) >= 8:  # settings for an import may hold real credentials
@@ -103,9 +104,10 @@ def run(action: Action) -> None:
     config = read_config(action, root, repo_root)
     workspace = action.input("workspace") or config.get("workspace")
     uid = action.input("collection-uid") or config.get("collection-uid")
+    spec_id = action.input("spec-id") or config.get("spec-id")
     if not api_key and not dry_run:
         raise UserError("Input 'api-key' is required (a Postman API key).", KEY_FIX, input_name="api-key")
-    if not workspace and not uid and not dry_run:
+    if not workspace and not (spec_id if mode == "spec-hub" else uid) and not dry_run:
         raise UserError(
             "Neither `workspace` nor `collection-uid` is set, so there is nowhere to publish.",
             "set `workspace:` to the Postman workspace ID (the first run creates the collection there), or "
@@ -172,7 +174,15 @@ def run(action: Action) -> None:
                 action.info(f"workspace {ws.get('name', workspace)} ({workspace})")
             doing = "looking up the collection"
             current: dict[str, Any] | None = None
-            if uid:
+            if mode == "spec-hub":
+                doing = "publishing to Spec Hub"
+                result = spechub.publish(
+                    action, api, found.document, version, name=name, workspace=workspace, spec_id=spec_id, rows=rows,
+                    dry_run=dry_run, force=force, fail_on_breaking=fail_on_breaking, task_timeout=task_timeout,
+                )
+                action.set_output("spec-id", result.get("spec_id") or "")
+                uid = None
+            elif uid:
                 current = api.get_collection(uid)
             else:
                 assert workspace is not None
@@ -188,10 +198,11 @@ def run(action: Action) -> None:
                     uid = str(same[0].get("uid") or same[0].get("id"))
                     action.info(f"found collection '{name}' by name: {uid}")
                     current = api.get_collection(uid)
-            result = _publish(action, api, found.document, collection, current, uid, workspace, name, digest, rows,
-                              dry_run=dry_run,
-                              force=force, fail_on_breaking=fail_on_breaking, async_threshold=async_threshold,
-                              task_timeout=task_timeout)
+            if mode == "collection":
+                result = _publish(action, api, found.document, collection, current, uid, workspace, name, digest, rows,
+                                  dry_run=dry_run,
+                                  force=force, fail_on_breaking=fail_on_breaking, async_threshold=async_threshold,
+                                  task_timeout=task_timeout)
     except ApiError as exc:
         raise _explain(exc, workspace=workspace, uid=uid, doing=doing)
     except TransientError as exc:
