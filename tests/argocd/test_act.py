@@ -51,6 +51,7 @@ def test_action_waits_for_two_clusters(act: ActRunner, argocd: ArgoCDDouble, con
     assert [r["result"] for r in json.loads(str(outputs["results"]))] == ["healthy", "healthy"]
     assert token not in result.output
     assert "| app | sync | health | revision | time | result |" in result.output
+    assert "::group::Waiting up to 30.0s for 2 ArgoCD application(s): api-eu1, payments/api-us1" in result.output
     assert argocd.calls("GET")[0].headers["authorization"] == f"Bearer {token}"
 
 

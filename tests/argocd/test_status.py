@@ -90,7 +90,7 @@ def test_failed_operation_without_revision_uses_time() -> None:
     for holder in ("syncResult", "operation"):
         f["status"]["operationState"].pop(holder)
     now = datetime.now(timezone.utc)
-    assert judge(f, since=now)[0] == HEALTHY or judge(f, since=now)[1] != "operation-failed"
+    assert judge(f, since=now)[1] != "operation-failed"
     assert judge(f, since=now - timedelta(seconds=300)) == (FAILED, "operation-failed")
 
 
@@ -110,6 +110,10 @@ def test_multi_source_revisions() -> None:
 
 def test_no_revision_wanted_checks_health_only() -> None:
     assert judge(frame(OLDER, reconciled=ts(0)), want=None) == (HEALTHY, "healthy")
+    now = datetime.now(timezone.utc)
+    old_failure = frame(OLDER, phase="Failed", finished=ts(-100), reconciled=ts(0))
+    assert judge(old_failure, want=None, since=now) == (HEALTHY, "healthy")
+    assert judge(frame(OLDER, phase="Failed", finished=ts(0)), want=None, since=now - timedelta(seconds=5))[0] == FAILED
 
 
 def test_parse_app_refs() -> None:

@@ -157,8 +157,6 @@ def evaluate(app: dict[str, Any], want: str | None, contains: Contains, since: d
         ours: bool | None
         if op_revs and want:
             ours, _ = _first_match(op_revs, contains)
-        elif want is None:
-            ours = True
         else:
             finished = parse_time(op_state.get("finishedAt"))
             ours = since is None or finished is None or finished >= since
