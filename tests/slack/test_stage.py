@@ -354,3 +354,16 @@ def test_stage_never_imports_boto3_or_github(slack: SlackDouble, tmp_path: Path)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "HEAVY []" in proc.stdout
+
+
+def test_rerun_by_channel_name_and_without_history_scope(slack: SlackDouble, tmp_path: Path) -> None:
+    first = Pipeline(slack, tmp_path / "a1", INPUT_CHANNEL="#deploys")
+    ts = first.start().outputs["ts"]
+    second = Pipeline(slack, tmp_path / "a2", attempt="2", INPUT_CHANNEL="#deploys")
+    assert second.start().outputs["ts"] == ts, "name resolved through conversations.list, then history"
+    assert slack.calls(None, r"/api/conversations\.list")
+    slack.add_token("xoxb-nohistory", scopes=frozenset({"chat:write"}))
+    third = Pipeline(slack, tmp_path / "a3", attempt="3", INPUT_TOKEN="xoxb-nohistory")
+    r = third.start()
+    assert r.code == 0 and r.outputs["ts"] != ts, "without history access a re-run posts a new message"
+    assert "add the channels:history scope" in r.out
