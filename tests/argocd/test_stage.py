@@ -361,3 +361,17 @@ def test_cli_runs_the_same_code(argocd: ArgoCDDouble, token: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "output healthy=true" in proc.stdout
     assert token not in proc.stdout + proc.stderr
+
+
+def test_dry_run_reports_without_refreshing_or_waiting(argocd: ArgoCDDouble, token: str) -> None:
+    argocd.add_app("api-eu1", [frame(OLDER)])
+    argocd.add_app("api-us1", [frame(OURS, health="Degraded")])
+    result = run_argocd_wait(base_inputs(argocd, token, apps="api-eu1,api-us1", **{"dry-run": "true"}))
+    assert result.code == 0, result.out
+    assert all("refresh" not in c.query for c in argocd.calls("GET"))
+    assert len(argocd.calls("GET")) == 2
+    assert result.outputs["healthy"] == "false"
+    rows = {r["app"]: r["result"] for r in json.loads(result.outputs["results"])}
+    assert rows == {"api-eu1": "waiting", "api-us1": "failed"}
+    # credentials and visibility are still checked
+    assert run_argocd_wait(base_inputs(argocd, token, apps="nope", **{"dry-run": "true"})).code == 1

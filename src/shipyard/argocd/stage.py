@@ -9,8 +9,8 @@ from shipyard.runtime import Action, UserError, format_duration, run_stage
 
 from .ancestry import SHA, Ancestry, ClonedAncestry, CompareAncestry, ExactAncestry, GitAncestry
 from .apps import AppRef, parse_apps
-from .client import ArgoClient
-from .status import short
+from .client import ArgoClient, ArgoTransient
+from .status import evaluate, short
 from .waiter import CANCELLED, OK, Waiter, WaitOptions, render_row
 
 NAME = "argocd-wait"
@@ -102,6 +102,10 @@ def _wait(action: Action, client: ArgoClient, refs: list[AppRef], want: str | No
     if not token:
         client.login()
 
+    if action.dry_run:
+        _dry_run(action, client, refs, want, contains, method)
+        return
+
     options = WaitOptions(timeout=timeout, poll=poll, refresh=None if refresh == "none" else refresh,
                           refresh_timeout=min(30.0, max(1.0, timeout / 4)), fail_fast=fail_fast,
                           heartbeat=max(5.0, min(60.0, poll * 12)))
@@ -136,6 +140,33 @@ def _wait(action: Action, client: ArgoClient, refs: list[AppRef], want: str | No
         apps = ", ".join(ui_url(client.server, by_label[r.app]) for r in bad)
         raise UserError(f"{len(bad)} of {len(results)} application(s) not deployed. {text}",
                         f"look at the application(s) in ArgoCD: {apps}")
+
+
+def _dry_run(action: Action, client: ArgoClient, refs: list[AppRef], want: str | None, contains: Ancestry | None,
+             method: str) -> None:
+    """Check credentials and that every application is visible, show where each stands; no refresh, no wait."""
+    judge = contains or (lambda _rev: True)
+    rows = []
+    results = []
+    with action.group(f"dry run: current state of {len(refs)} ArgoCD application(s) (no refresh, no wait)"):
+        for ref in refs:
+            try:
+                app = client.get_app(ref)
+            except ArgoTransient as exc:
+                raise UserError(f"ArgoCD at {client.server} did not answer for '{ref.label}': {exc}.",
+                                "check `argocd-server` and that the runner can reach it.", input_name="argocd-server")
+            obs = evaluate(app, want, judge)
+            action.info(f"[{ref.label}] {obs.sync}/{obs.health} rev {short(obs.revision) or '-'}: {obs.reason}")
+            rows.append([ref.label, obs.sync, obs.health, short(obs.revision) or "-", "-", f"dry run: {obs.state}"])
+            results.append({"app": ref.label, "result": obs.state, "sync": obs.sync, "health": obs.health,
+                            "revision": obs.revision, "operation": obs.operation, "message": obs.reason})
+    action.set_output("results", json.dumps(results))
+    action.set_output("healthy", all(r["result"] == "healthy" for r in results))
+    action.set_output("revisions", json.dumps({r["app"]: r["revision"] for r in results}))
+    action.summary.heading("ArgoCD (dry run: nothing refreshed, nothing waited for)")
+    action.summary.key_values([("server", client.server), ("revision", short(want) if want else "any"),
+                               ("ancestry", method)])
+    action.summary.table(["app", "sync", "health", "revision", "time", "result"], rows)
 
 
 def ui_url(server: str, ref: AppRef) -> str:
