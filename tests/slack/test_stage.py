@@ -151,8 +151,14 @@ def test_cross_job_state_and_parallel_jobs_merge(slack: SlackDouble, tmp_path: P
     state = build.stage("ecr-push").outputs["state"]
     mirror = Pipeline(slack, tmp_path / "mirror")
     postman = Pipeline(slack, tmp_path / "postman")
-    assert mirror.stage("bitbucket-mirror", state=state).code == 0
+    assert mirror.stage("bitbucket-mirror", "running", state=state).code == 0
+    assert postman.stage("postman-publish", "running", state=state).code == 0
+    assert mirror.stage("bitbucket-mirror", state=state).code == 0  # later steps of each job read back first
     assert postman.stage("postman-publish", state=state).code == 0
+    payload = slack.message(r.outputs["ts"]).metadata["event_payload"]
+    shown = {s[0]: s[1] for s in json.loads(payload["state"])["s"]}
+    assert shown == {"build": "success", "ecr-push": "success", "bitbucket-mirror": "success",
+                     "postman-publish": "success"}
     final = Pipeline(slack, tmp_path / "final")
     out = final.finish(job_status="success", ts=r.outputs["ts"], channel=r.outputs["channel"])
     names = [s[0] for s in out.state["s"]]

@@ -86,6 +86,7 @@ class RunState:
     channel: str = ""  # channel ID
     attempt: str = "1"
     previous: str = ""  # final state of the attempt before this re-run
+    shared: bool = False  # the parent is (or may be) updated by other jobs too: merge before each update
 
     # ------------------------------------------------------------- updates
     def stage(self, name: str) -> StageEntry | None:
@@ -190,6 +191,7 @@ class RunState:
             "id": self.image_digest,
             "fin": round(self.finished, 3) if self.finished is not None else None,
             "p": self.previous,
+            "sh": 1 if self.shared else 0,
         }
         data.update({k: v for k, v in optional.items() if v})
         return data
@@ -225,6 +227,7 @@ class RunState:
             channel=str(data.get("ch") or ""),
             attempt=str(data.get("a") or "1"),
             previous=str(data.get("p") or ""),
+            shared=bool(data.get("sh")),
         )
 
     @classmethod

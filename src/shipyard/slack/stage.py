@@ -142,7 +142,6 @@ class Notifier:
         if mode == "bot":
             self.api = SlackApi(self.token, base_url=self.api_url, rate_limit_budget=self.rate_budget,
                                 backoff=self.backoff, log=action.warning)
-        self.from_file = False
         self.looked_up = False
         self.current: RunState | None = None  # the state being worked on, saved even when Slack fails
 
@@ -166,16 +165,16 @@ class Notifier:
             raise UserError(f"Input 'ts' '{ts}' is not a Slack message ts (1712345678.123456).",
                             "pass the `ts` output of the start step unchanged.", input_name="ts")
         if saved is not None and (carried is None or saved.ts == carried.ts or not carried.ts):
-            self.from_file = True
             return saved
         if carried is not None:
+            carried.shared = True
             if ts:
                 carried.ts = ts
             if self.action.input("channel") and not carried.channel:
                 carried.channel = self.channel
             return carried
         if ts:
-            state = RunState(ts=ts, channel=self.channel, attempt=self.ctx.attempt)
+            state = RunState(ts=ts, channel=self.channel, attempt=self.ctx.attempt, shared=True)
             state.started = time.time()
             self._absorb_remote(state, replace=True)
             return state
@@ -408,9 +407,10 @@ class Notifier:
         if state is None:
             found = self.find_parent() if self.api is not None else None
             state = found or RunState(attempt=self.ctx.attempt)
+            state.shared = found is not None
             if found is None:
                 self.plan.notes.append("no start was recorded for this run: the message starts here")
-        elif not self.from_file:
+        elif state.shared:
             self._absorb_remote(state)
         self._common(state)
         state.set_stage(name, status, details=details, error=error, duration=duration if duration >= 0 else None)
@@ -432,9 +432,10 @@ class Notifier:
         if state is None:
             found = self.find_parent() if self.api is not None else None
             state = found or RunState(attempt=self.ctx.attempt)
+            state.shared = found is not None
             if found is None and self.api is not None:
                 self.plan.notes.append("no start was recorded for this run: posting the final message directly")
-        elif not self.from_file:
+        elif state.shared:
             self._absorb_remote(state)
         self._common(state)
         if wanted == "auto":
