@@ -78,3 +78,41 @@ def test_action_with_refused_key_fails_with_one_error(act: ActRunner, postman: o
     assert "401 AuthenticationError" in result.output and "POSTMAN_API_KEY" in result.output
     assert "PMAK-revoked-key-000000" not in result.output
     assert not postman.collections
+
+
+def test_action_publishes_the_fastapi_example(act: ActRunner, postman: object) -> None:
+    """fastapi-app under the real launcher: the app is imported by the job's python3, not Shipyard's venv."""
+    from tests.doubles.postman import PostmanDouble
+    from tests.postman.conftest import EXAMPLE
+
+    assert isinstance(postman, PostmanDouble)
+    workflow = """\
+on: push
+jobs:
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - name: checkout (stand-in)
+        shell: bash
+        run: mkdir -p examples && cp -r "$EXAMPLE_SRC" examples/python-service
+      - id: pm
+        uses: shipyard/shipyard/actions/postman-publish@v1
+        with:
+          api-key: ${{ secrets.POSTMAN_API_KEY }}
+          workspace: ${{ env.PM_WORKSPACE }}
+          api-url: ${{ env.PM_API }}
+          working-directory: examples/python-service
+          fastapi-app: app.main:app
+          generate-env: APP_VERSION=1.2.3
+""" + dump_step("outputs", {"uid": "steps.pm.outputs.collection-uid", "changed": "steps.pm.outputs.changed"})
+    result = act.run(
+        workflow,
+        env={"PM_API": postman.url, "PM_WORKSPACE": WORKSPACE, "EXAMPLE_SRC": str(EXAMPLE)},
+        secrets={"POSTMAN_API_KEY": EDITOR_KEY},
+    )
+    assert result.ok, result.output[-4000:]
+    out = result.json("outputs")
+    assert out["changed"] == "true"
+    stored = postman.collection(str(out["uid"]))
+    assert stored is not None and stored.data["info"]["name"] == "Inventory Service"
+    assert "Version 1.2.3." in stored.data["info"]["description"]
