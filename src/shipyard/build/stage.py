@@ -95,6 +95,8 @@ def plan(action: Action) -> Plan:
         except UserError:
             pass  # a Dockerfile needs no detectable language
         text = dockerfile_path.read_text(encoding="utf-8", errors="replace")
+        # an own Dockerfile gets the repository's .dockerignore or none at all: no surprise exclusions
+        ignore = content.DockerIgnore.load(context) if own_ignore else content.DockerIgnore([])
         return Plan(image, context, workspace, text, dockerfile_path, detection, mode,
                     bases=dockerfiles.from_images(text, action.mapping("build-args")), ignore=ignore,
                     has_ignorefile=own_ignore is not None)
@@ -313,11 +315,11 @@ def _spec(p: Plan, refs: list[str], build_args: dict[str, str], target: str | No
         dockerfile = temp_root / "Dockerfile"
         dockerfile.write_text(p.dockerfile_text, encoding="utf-8")
     ignorefile = None
-    if not p.has_ignorefile and p.mode == "container":
-        ignorefile = temp_root / "Dockerfile.dockerignore"  # buildx reads <Dockerfile>.dockerignore
+    if not p.has_ignorefile and p.mode == "container" and p.dockerfile_path is None:
+        # generated Dockerfile, no .dockerignore in the context: a default one (buildx reads
+        # <Dockerfile>.dockerignore next to the Dockerfile, buildah gets --ignorefile)
+        ignorefile = temp_root / "Dockerfile.dockerignore"
         ignorefile.write_text("\n".join(DEFAULT_IGNORE) + "\n", encoding="utf-8")
-        if p.dockerfile_path is not None and builder == "buildx":
-            ignorefile = None  # buildx has no --ignorefile; the repository's Dockerfile is used as is
     cache_ref = ""
     if cache == "registry":
         cache_ref = f"{p.image.name}:buildcache" if builder == "buildx" else f"{p.image.name}/buildcache"

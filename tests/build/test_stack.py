@@ -1,0 +1,186 @@
+"""The build stage against the real local stack: buildah (vfs, chroot) and the authenticated registry.
+
+No internet here, so the examples are built in ``build-mode: host`` on the tiny busybox base image (the real
+toolchain images cannot be pulled); what is checked is what the registry holds afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from shipyard.oci import ImageRef
+from tests.build.conftest import git, make_repo, run_build
+from tests.stack.ports import free_port
+from tests.stack.registry import Registry
+
+SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+
+
+def gh_env(repo: Path, buildah_env: dict[str, str], **extra: str) -> dict[str, str]:
+    return {**buildah_env, "GITHUB_WORKSPACE": str(repo), "GITHUB_SHA": SHA, "GITHUB_REF": "refs/heads/main",
+            "GITHUB_REPOSITORY": "acme/shop", "GITHUB_SERVER_URL": "https://github.example", **extra}
+
+
+def _host_inputs(registry: Registry, name: str, base_image: str, **extra: str) -> dict[str, str]:
+    return {"image": f"{registry.host}/examples/{name}", "builder": "buildah", "build-mode": "host",
+            "base-images": f"runtime={base_image}", **extra}
+
+
+@pytest.mark.parametrize(("example", "extra", "user", "language"), [
+    ("python-service", {"install-command": "none"}, "10001:10001", "python"),
+    ("node-service", {}, "10001:10001", "node"),
+    ("vue-app", {"install-command": "none"}, "101:101", "spa"),
+    ("go-service", {}, "65532:65532", "go"),
+    ("java-service", {"build-command": "mvn -o -B -q -DskipTests package"}, "10001:10001", "java"),
+])
+def test_examples_build_and_push(tmp_path: Path, registry: Registry, buildah_env: dict[str, str], base_image: str,
+                                 example: str, extra: dict[str, str], user: str, language: str) -> None:
+    repo = make_repo(tmp_path / example, example)
+    result = run_build(_host_inputs(registry, example, base_image, **extra), gh_env(repo, buildah_env))
+    assert result.code == 0, result.output
+    assert result.outputs["skipped"] == "false" and result.outputs["language"] == language
+    repo_name = f"examples/{example}"
+    content_tag = "ch-" + result.outputs["content-hash"][:24]
+    assert result.outputs["tags"].splitlines() == [f"{registry.host}/{repo_name}:{t}"
+                                                   for t in (content_tag, "sha-a1b2c3d", "main")]
+    manifest, digest = registry.manifest(repo_name, content_tag)
+    assert digest == result.outputs["digest"]
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert {"main", "sha-a1b2c3d", content_tag} <= set(registry.tags(repo_name))
+    assert registry.manifest(repo_name, "main")[1] == digest  # server-side retag: same manifest
+    config = registry.image_config(repo_name, content_tag)
+    labels = config["config"]["Labels"]
+    assert labels["org.opencontainers.image.source"] == "https://github.example/acme/shop"
+    assert labels["org.opencontainers.image.revision"] == SHA
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert config["config"]["User"] == user
+    assert "| **builder** | buildah |" in result.summary and "| **size** |" in result.summary
+    if example == "go-service":  # the static binary really runs in the (busybox) runtime image
+        assert run_in_image(buildah_env, result.outputs["tags"].splitlines()[0], "/app", "-version") == \
+            "go-service 1.0.0"
+
+
+def run_in_image(buildah_env: dict[str, str], ref: str, *cmd: str) -> str:
+    ctr = subprocess.run(["buildah", "from", "--quiet", ref], env=buildah_env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    try:
+        return subprocess.run(["buildah", "run", ctr, *cmd], env=buildah_env, capture_output=True, text=True,
+                              check=True, timeout=60).stdout.strip()
+    finally:
+        subprocess.run(["buildah", "rm", ctr], env=buildah_env, capture_output=True, check=False)
+
+
+def test_unchanged_rerun_skips_and_retags(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                          base_image: str) -> None:
+    repo = make_repo(tmp_path / "node", "node-service")
+    inputs = _host_inputs(registry, "skip", base_image)
+    first = run_build(inputs, gh_env(repo, buildah_env))
+    assert first.code == 0, first.output
+    # a new commit that does not touch the context's content (another service), a new branch, a release tag
+    (repo / "node_modules").mkdir()
+    (repo / "node_modules" / "junk.js").write_text("untracked")
+    started = time.monotonic()
+    second = run_build(inputs, gh_env(repo, buildah_env, GITHUB_SHA="f" * 40, GITHUB_REF="refs/tags/v1.4.2"))
+    elapsed = time.monotonic() - started
+    assert second.code == 0, second.output
+    assert second.outputs["skipped"] == "true"
+    assert second.outputs["digest"] == first.outputs["digest"]
+    assert second.outputs["content-hash"] == first.outputs["content-hash"]
+    tags = set(registry.tags("examples/skip"))
+    assert {"sha-fffffff", "1.4.2", "1.4", "1"} <= tags
+    for tag in ("1.4.2", "1", "sha-fffffff"):
+        assert registry.manifest("examples/skip", tag)[1] == first.outputs["digest"]
+    assert "skipped: unchanged content" in second.summary
+    assert "buildah build" not in second.output
+    assert elapsed < 5
+    # a tracked change rebuilds
+    (repo / "server.js").write_text((repo / "server.js").read_text() + "\n// change\n")
+    git(repo, "commit", "-qam", "change")
+    third = run_build(inputs, gh_env(repo, buildah_env))
+    assert third.code == 0 and third.outputs["skipped"] == "false"
+    assert third.outputs["content-hash"] != first.outputs["content-hash"]
+
+
+def test_failing_dockerfile_names_the_step(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                           base_image: str) -> None:
+    dockerfile = (f"FROM {base_image}\nRUN echo preparing\nRUN echo compiling && echo 'boom: missing thing' "
+                  "&& exit 3\nUSER 10001\n")
+    repo = make_repo(tmp_path / "bad", files={"Dockerfile": dockerfile, "main.go": "package main\n"})
+    result = run_build({"image": f"{registry.host}/examples/bad", "builder": "buildah"}, gh_env(repo, buildah_env))
+    assert result.code == 1
+    assert "The image build failed at STEP 3/" in result.output
+    assert "RUN echo compiling && echo 'boom: missing thing' && exit 3 |" in result.summary
+    assert "boom: missing thing" in result.summary
+    assert registry.tags("examples/bad") == []
+
+
+def test_own_dockerfile_wins_and_gets_labels(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                             base_image: str) -> None:
+    repo = make_repo(tmp_path / "own", "node-service", files={
+        "Dockerfile": f"FROM {base_image}\nCOPY server.js /srv/\nUSER 4242\nCMD [\"sh\"]\n"})
+    result = run_build({"image": f"{registry.host}/examples/own", "builder": "buildah"}, gh_env(repo, buildah_env))
+    assert result.code == 0, result.output
+    config = registry.image_config("examples/own", "main")
+    assert config["config"]["User"] == "4242"
+    assert config["config"]["Labels"]["org.opencontainers.image.revision"] == SHA
+    assert "| **Dockerfile** | Dockerfile |" in result.summary
+
+
+def test_registry_unreachable_builds_anyway(tmp_path: Path, buildah_env: dict[str, str], base_image: str) -> None:
+    repo = make_repo(tmp_path / "node", "node-service")
+    inputs = {"image": f"127.0.0.1:{free_port()}/gone/svc", "builder": "buildah", "build-mode": "host",
+              "base-images": f"runtime={base_image}", "push": "false"}
+    result = run_build(inputs, gh_env(repo, buildah_env))
+    assert result.code == 0, result.output
+    assert "building anyway" in result.output
+    assert result.outputs["skipped"] == "false" and "built (not pushed)" in result.summary
+
+
+def test_dry_run_builds_and_pushes_nothing(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                           base_image: str) -> None:
+    repo = make_repo(tmp_path / "go", "go-service")
+    result = run_build(_host_inputs(registry, "dry", base_image, **{"dry-run": "true"}), gh_env(repo, buildah_env))
+    assert result.code == 0, result.output
+    assert "dry run: would run buildah build --layers" in result.output
+    assert registry.tags("examples/dry") == []
+
+
+def test_no_language_error(tmp_path: Path, registry: Registry, buildah_env: dict[str, str]) -> None:
+    repo = make_repo(tmp_path / "docs", files={"README.md": "nothing to build"})
+    result = run_build({"image": f"{registry.host}/examples/none", "builder": "buildah"}, gh_env(repo, buildah_env))
+    assert result.code == 1
+    assert result.output.count("error:") == 1
+    assert "No Dockerfile and no detectable language" in result.output and "go.mod" in result.output
+
+
+def test_push_without_credentials_fails_clearly(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                                base_image: str) -> None:
+    empty = tmp_path / "auth.json"
+    empty.write_text(json.dumps({"auths": {}}))
+    repo = make_repo(tmp_path / "node", "node-service")
+    env = gh_env(repo, buildah_env, REGISTRY_AUTH_FILE=str(empty), DOCKER_CONFIG=str(tmp_path), HOME=str(tmp_path))
+    result = run_build(_host_inputs(registry, "nocreds", base_image), env)
+    assert result.code == 1
+    assert "no credentials were found" in result.output
+    assert registry.password not in result.output
+
+
+def test_bad_inputs(tmp_path: Path, registry: Registry, buildah_env: dict[str, str]) -> None:
+    repo = make_repo(tmp_path / "go", "go-service")
+    for inputs, needle in [
+        ({"image": f"{registry.host}/x:tag"}, "Input 'image' must not carry a tag"),
+        ({"image": "Bad Name"}, "Input 'image' is not a valid image name"),
+        ({"image": f"{registry.host}/x", "context": "nope"}, "Input 'context'"),
+        ({"image": f"{registry.host}/x", "dockerfile": "nope/Dockerfile"}, "Input 'dockerfile'"),
+        ({"image": f"{registry.host}/x", "tags": "ok,-bad"}, "Input 'tags' has invalid tag"),
+        ({"image": f"{registry.host}/x", "cache": "gha", "builder": "buildah"}, "`cache: gha` needs"),
+        ({"image": f"{registry.host}/x", "base-images": "final=x"}, "Input 'base-images' has unknown key"),
+    ]:
+        result = run_build(inputs, gh_env(repo, buildah_env))
+        assert result.code == 1 and needle in result.output, (inputs, result.output)
+        assert result.output.count("error:") == 1
+    assert ImageRef.parse(f"{registry.host}/x").repository == "x"
