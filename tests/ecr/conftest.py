@@ -149,9 +149,21 @@ class Stage:
         return Result(code, out.getvalue(), action, "".join(summary_parts))
 
 
+def wipe_registry(reg: Registry) -> None:
+    """Delete every manifest (so every tag) the tests pushed: each test starts with an empty data plane."""
+    for repo in reg.catalog():
+        for tag in reg.tags(repo):
+            try:
+                _, digest = reg.manifest(repo, tag)
+            except Exception:  # noqa: S112 - already deleted through another tag of the same digest
+                continue
+            reg.delete_manifest(repo, digest)
+
+
 @pytest.fixture
-def moto(moto_server: MotoServer) -> MotoServer:
+def moto(moto_server: MotoServer, ecr_registry: Registry) -> MotoServer:
     moto_server.reset()
+    wipe_registry(ecr_registry)
     return moto_server
 
 

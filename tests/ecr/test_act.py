@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ecr.conftest import ECR_HOST, Images
+from tests.ecr.conftest import ECR_HOST, Images, wipe_registry
 from tests.stack.act import ActRunner, dump_step
 from tests.stack.buildah import ENV_KEYS
 from tests.stack.moto_ecr import MotoServer
@@ -75,6 +75,7 @@ def test_action_logs_in_then_pushes_buildah_image(
     act: ActRunner, moto_server: MotoServer, ecr_registry: Registry, local_images: Images, tmp_path: Path
 ) -> None:
     moto_server.reset()
+    wipe_registry(ecr_registry)
     docker_config = tmp_path / "docker"
     docker_config.mkdir()
     env = {k: local_images.env[k] for k in ENV_KEYS if k not in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG")}

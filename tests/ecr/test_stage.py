@@ -289,3 +289,33 @@ def test_cli_help_lists_inputs() -> None:
     out = subprocess.run([sys.executable, "-m", "shipyard", "ecr-push", "--help"], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": "src"}, check=True).stdout
     assert "--role-to-assume" in out and "--fail-on-severity" in out
+
+
+def test_dry_run_reads_only(image_stage: Stage) -> None:
+    st = image_stage
+    r = st.run(tags="v1", source_image=st.images.first, dry_run="true")
+    assert r.code == 0, r.output
+    assert st.moto.client("ecr").describe_repositories()["repositories"] == []
+    assert st.registry.tags("team/svc") == []
+    assert not (st.tmp / "auth.json").exists()
+    assert "would be created" in r.summary and "dry-run: would be pushed" in r.summary
+
+
+def test_build_stage_pushed_then_verify_with_its_outputs(image_stage: Stage) -> None:
+    """The usual flow: login-only, the build pushes with that login, then this stage verifies its outputs."""
+    import subprocess
+
+    st = image_stage
+    login = st.run(login_only="true")
+    assert login.code == 0, login.output
+    env = {**st.base_env()}
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", st.images.first,
+                    f"docker://{login.outputs['push-repository']}:chash-9"], env=env, check=True)
+    _, digest = st.registry.manifest("team/svc", "chash-9")
+    r = st.run(repository=f"{ECR_HOST}/team/svc", tags=f"{ECR_HOST}/team/svc:chash-9\n{ECR_HOST}/team/svc:sha-9",
+               digest=digest, fail_on_severity="none")
+    assert r.code == 0, r.output
+    assert r.outputs["image-uri"] == f"{ECR_HOST}/team/svc@{digest}"
+    ecr = st.moto.client("ecr")
+    assert _digest_of(ecr, "team/svc", "chash-9") == digest == _digest_of(ecr, "team/svc", "sha-9")
+    assert st.registry.manifest("team/svc", "sha-9")[1] == digest

@@ -76,6 +76,16 @@ def _region(action: Action) -> str:
     return region
 
 
+def _repository_name(value: str | None) -> str | None:
+    """``team/svc`` or the build stage's ``image`` output (``<registry>/team/svc``): the repository part."""
+    if not value:
+        return None
+    first, slash, rest = value.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return rest
+    return value
+
+
 def read_config(action: Action) -> Config:
     import re
 
@@ -92,7 +102,7 @@ def read_config(action: Action) -> Config:
         registry_id = aws.normalise_account_id(registry_id, "registry-id")
     allowed = [aws.normalise_account_id(a, "allowed-account-ids") for a in action.items("allowed-account-ids")]
     login_only = action.boolean("login-only", False)
-    tags, repo = push.parse_tags(action.items("tags"), action.input("repository"))
+    tags, repo = push.parse_tags(action.items("tags"), _repository_name(action.input("repository")))
     if repo and not repo_mod.REPOSITORY_RE.match(repo):
         raise UserError(f"Input 'repository' has '{repo}', which is not a valid ECR repository name.",
                         "use lower-case letters, digits, '.', '_', '-' and '/' (e.g. `team/service`).",
@@ -196,6 +206,7 @@ def run(action: Action) -> None:
     action.set_output("account-id", account)
     if cfg.repository:
         action.set_output("repository-uri", f"{registry_host}/{cfg.repository}")
+        action.set_output("push-repository", f"{primary.login.data_host}/{cfg.repository}")
     _summarise_repositories(action, cfg, results)
 
     if cfg.login_only:
