@@ -78,3 +78,52 @@ def test_action_runs_start_stage_finish_under_act(act: ActRunner, slack: SlackDo
         "chat.postMessage", "chat.update", "chat.postMessage", "chat.update", "chat.update", "chat.postMessage",
     ]
     assert BOT_TOKEN not in result.output
+
+
+CROSS_JOB = """\
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    outputs:
+      slack-state: ${{ steps.built.outputs.state }}
+    steps:
+      - uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: start
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+          channel: C0DEPLOYS1
+          matrix-key: ${{ toJSON(matrix) }}
+      - id: built
+        uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: stage
+          stage: build
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+          channel: C0DEPLOYS1
+  finish:
+    needs: build
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - id: done
+        uses: shipyard/shipyard/actions/slack-notify@v1
+        with:
+          event: finish
+          state: ${{ needs.build.outputs.slack-state }}
+          job-status: ${{ needs.build.result }}
+          token: ${{ secrets.SLACK_BOT_TOKEN }}
+""" + dump_step("final", {"status": "steps.done.outputs.status", "ts": "steps.done.outputs.ts"})
+
+
+def test_state_carries_across_jobs_under_act(act: ActRunner, slack: SlackDouble) -> None:
+    result = act.run(
+        CROSS_JOB,
+        env={"SHIPYARD_SLACK_API_URL": slack.api_url, "SHIPYARD_SLACK_BACKOFF": "0.05"},
+        secrets={"SLACK_BOT_TOKEN": BOT_TOKEN},
+    )
+    assert result.ok, result.output
+    final = result.json("final")
+    tops = [m for m in slack.messages() if m.thread_ts is None]
+    assert len(tops) == 1 and final == {"status": "success", "ts": tops[0].ts}
+    assert tops[0].blocks[0]["text"]["text"] == ":white_check_mark: service: deployed"
