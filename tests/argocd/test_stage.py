@@ -375,3 +375,12 @@ def test_dry_run_reports_without_refreshing_or_waiting(argocd: ArgoCDDouble, tok
     assert rows == {"api-eu1": "waiting", "api-us1": "failed"}
     # credentials and visibility are still checked
     assert run_argocd_wait(base_inputs(argocd, token, apps="nope", **{"dry-run": "true"})).code == 1
+
+
+def test_persistently_stale_health_is_polled_with_backoff(argocd: ArgoCDDouble, token: str) -> None:
+    # clocks skewed between ArgoCD components: finishedAt stays after reconciledAt whatever we do
+    argocd.add_app("api-dev", [frame(OURS, phase="Succeeded", finished=ts(3600))])
+    result = run_argocd_wait(base_inputs(argocd, token, timeout="1", **{"poll-interval": "0.05"}))
+    assert result.code == 1
+    assert "ArgoCD did not reconcile after the sync" in result.errors[0]
+    assert len(argocd.calls("GET")) < 15  # backoff, not a refresh loop

@@ -196,7 +196,7 @@ class Waiter:
                     last_log = now
                 interval = min(self.opts.max_interval, interval * 1.5)
             last_key = obs.key()
-            self._sleep(0.0 if obs.refresh else interval)
+            self._sleep(interval)  # also before a refresh: never hammer ArgoCD if health stays stale
         hint = TIMEOUT_HINTS.get(obs.tag if obs else "", "check that ArgoCD is reachable and the app reconciles.")
         last = f"last seen: {obs.reason}. " if obs else "ArgoCD never answered. "
         return finish(TIMEOUT, f"timed out after {format_duration(self.opts.timeout)}; {last}{hint}")
