@@ -79,7 +79,9 @@ def test_bad_input_in_github_mode_is_one_error_and_exit_1(args: list[str], messa
     assert result.returncode == 1
     errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) == 1 and errors[0].startswith(message), errors
-    assert not (tmp_path / "out").exists(), "no output is written when the input is bad"
+    outputs = (tmp_path / "out").read_text().splitlines()
+    assert [o.split("=", 1)[0] for o in outputs] == ["error"], "only the error is handed on when the input is bad"
+    assert outputs[0].startswith("error=" + message.split("::", 2)[2])
     assert "selftest failed" in (tmp_path / "summary").read_text()
 
 

@@ -513,6 +513,7 @@ def run_stage(
         stage(action)
     except UserError as exc:
         action.error(str(exc), title=f"{name}: input or configuration problem")
+        _report_error_output(action, str(exc))
         action.summary.heading(f"{name} failed", 3).text(f":x: {exc.message}")
         if exc.fix:
             action.summary.text(f"**Fix:** {exc.fix}")
@@ -528,6 +529,7 @@ def run_stage(
         )
         with action.group("Traceback"):
             action.info(traceback.format_exc().rstrip())
+        _report_error_output(action, f"internal error: {type(exc).__name__}: {exc}")
         action.summary.heading(f"{name} failed", 3).text(f":boom: internal error: {type(exc).__name__}: {exc}")
         code = 1
     finally:
@@ -536,6 +538,15 @@ def run_stage(
         except OSError as exc:  # a full disk must not hide the real result
             action.warning(f"could not write the step summary: {exc}")
     return code
+
+
+def _report_error_output(action: Action, message: str) -> None:
+    """A failed stage still hands its error to later steps (the Slack notice shows it) as output ``error``."""
+    if action.env.get("GITHUB_OUTPUT"):
+        try:
+            action.set_output("error", action._scrub(message))
+        except OSError:
+            pass
 
 
 def redact_url(url: str) -> str:
