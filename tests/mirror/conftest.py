@@ -44,6 +44,8 @@ class Result:
     code: int
     output: str
     outputs: dict[str, str]
+    sleeps: list[float] = field(default_factory=list)
+    summary: str = ""
 
     @property
     def ok(self) -> bool:
@@ -134,9 +136,13 @@ class World:
         env["RUNNER_TEMP"] = str(self.tmp)
         env.update(env_extra or {})
         out = io.StringIO()
-        action = Action(env, out, sleep=lambda s: None)
+        sleeps: list[float] = []
+        summary = self.tmp / f"summary-{uuid.uuid4().hex[:6]}.md"
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
+        action = Action(env, out, sleep=sleeps.append)
         code = run_stage(run, action, name="bitbucket-mirror")
-        return Result(code, out.getvalue(), dict(action.outputs))
+        text = summary.read_text() if summary.exists() else ""
+        return Result(code, out.getvalue(), dict(action.outputs), sleeps, text)
 
 
 @pytest.fixture

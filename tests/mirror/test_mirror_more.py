@@ -109,3 +109,71 @@ def test_ssh_transport_with_pinned_host_key(seeded: World) -> None:
                    env_extra={"PATH": path})
     assert not res.ok and "host key verification failed" in res.output.lower()
     assert "ssh-known-hosts" in res.output
+
+
+def test_create_race_400_already_exists_continues(seeded: World) -> None:
+    w = seeded
+    w.bb.create_repo(w.ws, "service", "Service", "cloud")  # another job created it a moment ago
+    w.bb.inject("status", 404, match=rf"GET /2\.0/repositories/{w.ws}/service$",
+                body={"type": "error", "error": {"message": f"Repository {w.ws}/service not found"}})
+    res = w.mirror()
+    assert res.ok, res.output
+    post = w.bb.calls("POST")
+    assert [c.status for c in post] == [400] and "already exists" in str(post[0].response)
+    assert w.target_refs() == w.source_refs()
+
+
+def test_retry_after_is_honoured(seeded: World) -> None:
+    w = seeded
+    w.bb.inject("status", 429, match=r"GET /2\.0/user$", headers={"Retry-After": "3"})
+    res = w.mirror()
+    assert res.ok, res.output
+    assert res.sleeps and res.sleeps[0] >= 3
+
+
+def test_data_center_read_only_refused(seeded: World) -> None:
+    w = seeded
+    w.bb.add_project("RO")
+    w.bb.create_repo("RO", "service", "Service", "datacenter")
+    t = "BBDC-" + "r" * 40
+    w.bb.add_credential("api-token", t, user="jdoe", scopes=["repository"])
+    res = w.mirror(platform="datacenter", server_url=w.bb.url, project="RO", token=t, username="jdoe",
+                   auth="api-token", git_url=w.git_server.base_url + "/{project}/{slug}.git")
+    assert not res.ok and "can read RO/service but not write" in res.output
+    call = w.bb.calls("GET", r"/rest/api/latest/repos")[0]
+    assert call.query["permission"] == "REPO_WRITE" and call.headers["authorization"].startswith("Basic ")
+    assert w.git_server.refs("ro/service.git") == {}
+
+
+def test_server_without_atomic_push_falls_back(seeded: World) -> None:
+    w = seeded
+    assert w.mirror().ok
+    w.git_server.git_config(w.target, "receive.advertiseAtomic", "false")
+    w.commit("after atomic was switched off")
+    w.publish("refs/heads/main")
+    res = w.mirror()
+    assert res.ok, res.output
+    assert "does not support atomic pushes" in res.output
+    assert w.target_refs() == w.source_refs()
+
+
+def test_verification_catches_a_target_that_differs(seeded: World) -> None:
+    w = seeded
+    assert w.mirror().ok
+    hook = w.git_server.repo_path(w.target) / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\nread old new ref\ngit update-ref refs/heads/sneaky \"$new\"\n")
+    hook.chmod(0o755)
+    w.commit("trigger")
+    w.publish("refs/heads/main")
+    res = w.mirror()
+    assert not res.ok
+    assert "Verification failed" in res.output and "refs/heads/sneaky (source absent" in res.output
+
+
+def test_summary_table_and_preflight_facts(seeded: World) -> None:
+    res = seeded.mirror()
+    assert res.ok
+    s = res.summary
+    assert "### Bitbucket mirror" in s and "| ref | old | new | action | note |" in s
+    assert "| refs/heads/main |  |" in s and "| create |" in s
+    assert "user API token" in s and "Mirror Bot" in s and "| **write access** | yes |" in s

@@ -212,6 +212,7 @@ def run(action: Action) -> None:
     if s.repo.slug != s.slug_input:
         action.notice(f"repository name '{s.slug_input}' becomes the Bitbucket slug '{s.repo.slug}'")
 
+    facts: list[tuple[str, object]] = [("credential", f"{cred.describe()} ({cred.detected})")]
     pre: Preflight | None = None
     bb: Bitbucket | None = None
     created = False
@@ -225,6 +226,8 @@ def run(action: Action) -> None:
                         f"{', '.join(pre.scopes) or '-'}")
             for note in pre.notes:
                 action.info(note)
+        facts.append(("identity", pre.identity or "(token without a user)"))
+        facts.append(("write access", {True: "yes", False: "no", None: "checked by git before pushing"}[pre.can_write]))
         if pre.exists and pre.can_write is False:
             raise UserError(
                 f"The {cred.describe()} can read {s.repo.full_name} but not write to it; nothing was pushed.",
@@ -269,10 +272,11 @@ def run(action: Action) -> None:
         )
         for value in git.secrets:
             action.mask(value)
-        _mirror(action, s, git, created, started, target_missing=pre is not None and not pre.exists)
+        _mirror(action, s, git, created, started, target_missing=pre is not None and not pre.exists, facts=facts)
 
 
-def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float, target_missing: bool) -> None:
+def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float, target_missing: bool,
+            facts: list[tuple[str, object]]) -> None:
     source = action.retry("ls-remote source", lambda: git.ls_remote(git.source, ["refs/heads/*", "refs/tags/*"]))
     desired = R.heads_and_tags(source)
     if not desired:
@@ -287,7 +291,7 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
         _outputs(action, [], [], [], skipped=True)
         action.summary.heading("Bitbucket mirror").key_values([
             ("target", redact_url(git.target.url)), ("result", "unchanged: skipped"),
-            ("refs", len(desired)), ("time", f"{elapsed:.2f}s")])
+            ("refs", len(desired)), *facts, ("time", f"{elapsed:.2f}s")])
         return
 
     with action.group("Complete the local view of the source"):
@@ -321,7 +325,7 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
         git.fetch_target_refs(missing)
 
     if s.dry_run:
-        _report(action, s, git, plan, created, started, dry_run=True)
+        _report(action, s, git, plan, created, started, facts, dry_run=True)
         _outputs(action, [], [], [], skipped=False)
         return
 
@@ -337,7 +341,7 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
         raise UserError(f"Verification failed: after the push the target differs from the source in {len(diff)} "
                         f"refs: {lines}", "re-run the mirror; if it persists, check branch restrictions or hooks "
                         "on the Bitbucket repository.")
-    _report(action, s, git, plan, created, started, dry_run=False)
+    _report(action, s, git, plan, created, started, facts, dry_run=False)
     _outputs(action, plan.by_action("create", "update", "force"), plan.by_action("delete"),
              plan.by_action("force"), skipped=False, backups=backups)
 
@@ -415,7 +419,7 @@ def _push(action: Action, git: Git, plan: R.Plan, atomic: bool) -> None:
 
 
 def _report(action: Action, s: Settings, git: Git, plan: R.Plan, created: bool, started: float,
-            dry_run: bool) -> None:
+            facts: list[tuple[str, object]], dry_run: bool) -> None:
     rows = [(c.ref, R.short(c.old), R.short(c.new), ("would " if dry_run else "") + c.action, c.note)
             for c in plan.changes]
     counts = {a: len(plan.by_action(a)) for a in ("create", "update", "force", "delete", "backup")}
@@ -423,7 +427,7 @@ def _report(action: Action, s: Settings, git: Git, plan: R.Plan, created: bool, 
     action.summary.key_values([
         ("target", redact_url(git.target.url)),
         ("repository", f"{s.repo.full_name}" + (" (created)" if created else "")),
-        ("credential", s.credential.describe()),
+        *facts,
         ("changes", ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "none"),
         ("time", f"{time.monotonic() - started:.1f}s"),
     ])
