@@ -172,3 +172,20 @@ def test_shallow_clone_is_deepened_before_saying_no(config_repo: ConfigRepo, tmp
     check = GitAncestry(config_repo.ours, str(shallow))  # fetches ours (missing) first
     assert check(config_repo.later) is True
     assert check(config_repo.unrelated) is False
+
+
+def test_compare_api_refusal_stops_every_app_at_once(config_repo: ConfigRepo, argocd: ArgoCDDouble,
+                                                      token: str) -> None:
+    argocd.add_app("api-eu1", [frame(config_repo.later, reconciled=ts(0))])
+    argocd.add_app("api-us1", [frame(config_repo.base, health="Progressing")])
+    with CompareDouble(config_repo.path, "right") as gh:
+        result = run_argocd_wait({"argocd-server": argocd.url, "argocd-token": token,
+                                  "applications": "api-eu1,api-us1", "revision": config_repo.ours,
+                                  "config-repo": "acme/config", "config-repo-token": "wrong",
+                                  "github-api-url": gh.url, "timeout": "20"})
+    assert result.code == 1
+    [error] = result.errors
+    assert "GitHub refused the compare API for acme/config (401)" in error
+    rows = {r["app"]: r["result"] for r in json.loads(result.outputs["results"])}
+    assert rows["api-eu1"] == "error" or rows["api-us1"] == "error"
+    assert max(r["seconds"] for r in json.loads(result.outputs["results"])) < 5

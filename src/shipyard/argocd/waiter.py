@@ -153,6 +153,8 @@ class Waiter:
                     refresh_next = None
                 else:
                     app = self.client.get_app(ref, timeout=remaining)
+                res.polls += 1
+                obs = evaluate(app, self.want, self.contains, self.since)  # may ask git or GitHub
             except ArgoTransient as exc:
                 self.log(f"[{ref.label}] ArgoCD unavailable ({exc}); still waiting")
                 self._sleep(interval)
@@ -163,8 +165,6 @@ class Waiter:
                 if self.opts.fail_fast:
                     self.abort.set()
                 return finish(ERROR, exc.message)
-            res.polls += 1
-            obs = evaluate(app, self.want, self.contains, self.since)
             if obs.state == HEALTHY:
                 self._progress(ref, res, obs, clock() - started)
                 return finish(OK, obs.reason)
