@@ -321,6 +321,7 @@ def test_webhook_fallback_posts_once_at_finish(slack: SlackDouble, tmp_path: Pat
     p = Pipeline(slack, tmp_path / "hook", INPUT_TOKEN="", INPUT_WEBHOOK_URL=slack.webhook_url)
     r = p.start()
     assert r.code == 0 and "no message ts, so the message cannot be updated" in r.out
+    assert r.outputs["delivered"] == "false", "nothing is sent before the finish in webhook mode"
     p.stage("build")
     r = p.finish(job_status="success")
     assert r.code == 0 and r.outputs["delivered"] == "true"

@@ -495,7 +495,7 @@ def run(action: Action) -> None:
     problem: Exception | None = None
     try:
         state = n.run()
-        n.plan.delivered = n.plan.mode != "dry-run" and bool(n.plan.posted or n.plan.mode == "webhook")
+        n.plan.delivered = bool(n.plan.posted)
     except (SlackConfigError, SlackUnavailable, SlackRejected) as exc:
         problem = exc
         if isinstance(exc, SlackConfigError) and n.api is not None:
@@ -530,13 +530,23 @@ def run(action: Action) -> None:
         action.warning(message + " (the pipeline goes on)")
 
 
+def _delivered(n: Notifier) -> str:
+    if n.plan.delivered:
+        return "yes"
+    if n.plan.mode == "dry-run":
+        return "dry run"
+    if n.plan.mode == "webhook" and n.event != "finish":
+        return "not yet: webhook mode posts once, at finish"
+    return "no"
+
+
 def _summary(action: Action, n: Notifier, state: RunState, problem: Exception | None) -> None:
     s = action.summary.heading(f"Slack: {n.event} ({n.plan.mode})")
     rows: list[tuple[str, object]] = [
         ("Run status", state.status),
         ("Channel", state.channel or n.channel or "-"),
         ("Message ts", state.ts or "-"),
-        ("Delivered", "yes" if n.plan.delivered else ("dry run" if n.plan.mode == "dry-run" else "no")),
+        ("Delivered", _delivered(n)),
     ]
     if n.ctx.matrix_key:
         rows.append(("Matrix entry", n.ctx.matrix_key))
