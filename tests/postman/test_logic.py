@@ -221,3 +221,17 @@ def test_cli_dry_run_without_key_validates_and_converts(tmp_path: Path) -> None:
     assert "validated only" in proc.stdout and "output changed=true" in proc.stdout
     written = json.loads((tmp_path / "out.json").read_text())
     assert written["info"]["name"] == "Orders API" and convert.count_requests(written) == 6
+
+
+def test_child_env_drops_shipyard_path_keeps_users() -> None:
+    from shipyard.postman.spec import _child_env
+
+    env = _child_env({"SHIPYARD_ROOT": "/opt/sy", "PYTHONPATH": "/opt/sy/src:/work/lib", "INPUT_API_KEY": "k",
+                      "PATH": "/bin"}, Path("/svc"), {"DEBUG": "1"})
+    assert env == {"PYTHONPATH": "/svc:/work/lib", "PATH": "/bin", "DEBUG": "1"}
+
+
+def test_validation_of_an_unknown_version_is_explained() -> None:
+    with pytest.raises(UserError) as err:
+        validate({"openapi": "4.0.0", "info": {}, "paths": {}}, "openapi.yaml")
+    assert "unsupported OpenAPI version" in err.value.message

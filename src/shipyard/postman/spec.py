@@ -130,9 +130,12 @@ def _run(argv: list[str] | str, root: Path, env: dict[str, str], timeout: float,
 
 
 def _child_env(base: dict[str, str], root: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The service's environment, minus Shipyard's own PYTHONPATH/venv, plus the user's dummy variables."""
+    """The job's environment minus Shipyard's own inputs, venv and source path, with the service folder first
+    on PYTHONPATH, plus the user's dummy settings."""
+    ours = str(Path(base["SHIPYARD_ROOT"]) / "src") if base.get("SHIPYARD_ROOT") else None
     env = {k: v for k, v in base.items() if not k.startswith(("INPUT_", "SHIPYARD_")) and k != "VIRTUAL_ENV"}
-    env["PYTHONPATH"] = str(root)
+    kept = [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p and p != ours]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *kept])
     env.update(extra)
     return env
 
@@ -252,11 +255,12 @@ def validate(document: dict[str, Any], source: str) -> str:
     """Validate with openapi-spec-validator; returns the version (2.0/3.0/3.1). Invalid -> UserError listing
     the JSON path and message of the first errors."""
     from openapi_spec_validator.shortcuts import get_validator_cls
+    from openapi_spec_validator.validation.exceptions import ValidatorDetectError
     from openapi_spec_validator.versions.exceptions import OpenAPIVersionNotFound
 
     try:
         cls = get_validator_cls(document)
-    except OpenAPIVersionNotFound:
+    except (OpenAPIVersionNotFound, ValidatorDetectError):
         raise UserError(
             f"{source}: unsupported OpenAPI version "
             f"({document.get('openapi') or document.get('swagger')!r}); OpenAPI 2.0, 3.0 and 3.1 are supported.",

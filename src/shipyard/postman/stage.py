@@ -261,6 +261,11 @@ def _publish(
 
         created, adopted = api.create_collection(workspace, collection, lookup)
         result["uid"] = str(created.get("uid") or created.get("id") or "")
+        if not result["uid"]:  # never report success without an identity (portman #660)
+            raise UserError(
+                f"Postman accepted the collection but returned no UID ({created}).",
+                "check the workspace in Postman; the next run finds the collection by name.",
+            )
         action.set_output("changed", "true")
         rows.append(("Result", "created" + (" (adopted after an error answer)" if adopted else "")))
         rows.append(("Items", f"{convert.count_requests(collection)} requests"))
@@ -316,6 +321,8 @@ def _publish(
         fetched = api.get_collection(uid)
         return fetched if convert.stored_hash(fetched) == digest else None
 
+    action.info(f"updating {uid}: {counts['kept']} items keep their ids, {counts['new']} new, "
+                f"{counts['removed']} removed ({payload_size / 1e6:.2f} MB)")
     use_async = payload_size >= async_threshold
     status, body = api.put_collection(uid, collection, async_=use_async, lookup=applied)
     how = "updated"
