@@ -180,6 +180,7 @@ def test_scan_gate_fails_on_critical_and_allowlist_lets_it_pass(image_stage: Sta
     failed = st.run(tags="v1", source_image=st.images.first, fail_on_severity="HIGH")
     assert failed.code == 1
     assert "2 finding(s) at or above HIGH" in failed.output and "CVE-2024-0001" in failed.output
+    assert "image-uri" not in failed.outputs  # a failed gate hands nothing to the GitOps stage
     assert "| CRITICAL | 1 |" in failed.summary and "| CVE-2024-0001 | CRITICAL | openssl 3.0.1 | blocks |" in \
         failed.summary
     st.moto.post_scan_findings([findings_result("team/svc", digest, findings)])
@@ -319,3 +320,16 @@ def test_build_stage_pushed_then_verify_with_its_outputs(image_stage: Stage) -> 
     ecr = st.moto.client("ecr")
     assert _digest_of(ecr, "team/svc", "chash-9") == digest == _digest_of(ecr, "team/svc", "sha-9")
     assert st.registry.manifest("team/svc", "sha-9")[1] == digest
+
+
+def test_cross_account_registry_keeps_leading_zeros(stage: Stage) -> None:
+    github_env = stage.tmp / "github_env"
+    github_env.write_text("")
+    r = stage.run(env={"GITHUB_ENV": str(github_env)}, login_only="true", registry_id="'000123456789'",
+                  export_credentials="true")
+    assert r.code == 0, r.output
+    assert r.outputs["registry"] == "000123456789.dkr.ecr.us-east-1.amazonaws.com"
+    repos = stage.moto.client("ecr").describe_repositories(registryId="000123456789")["repositories"]
+    assert [x["repositoryUri"] for x in repos] == ["000123456789.dkr.ecr.us-east-1.amazonaws.com/team/svc"]
+    exported = github_env.read_text()
+    assert "AWS_ACCESS_KEY_ID=AKIATESTINGKEY01" in exported and "AWS_REGION=us-east-1" in exported

@@ -177,3 +177,61 @@ def test_missing_oidc_env_explains_the_permission() -> None:
         aws.fetch_github_id_token(action(), "sts.amazonaws.com")
     assert "`id-token: write`" in err.value.message
     assert "permissions:\n  id-token: write" in str(err.value.fix)
+
+
+class _ClientError(Exception):
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+
+class FakeScanEcr:
+    """Scan not found -> start refused with LimitExceeded (scanned today) -> in progress -> complete."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.describes = 0
+
+    def describe_image_scan_findings(self, **params: object) -> dict[str, object]:
+        self.calls.append("describe")
+        self.describes += 1
+        if self.describes == 1:
+            raise _ClientError("ScanNotFoundException", "no scan")
+        if self.describes == 2:
+            return {"imageScanStatus": {"status": "IN_PROGRESS"}}
+        return {"imageScanStatus": {"status": "COMPLETE"}, "imageScanFindings": {"findings": [
+            {"name": "CVE-2025-7", "severity": "HIGH"}]}}
+
+    def start_image_scan(self, **params: object) -> dict[str, object]:
+        self.calls.append("start")
+        raise _ClientError("LimitExceededException", "one scan per day")
+
+
+def test_scan_gate_handles_limit_exceeded_and_polls() -> None:
+    ecr = FakeScanEcr()
+    sleeps: list[float] = []
+    a = Action(env={}, out=io.StringIO(), sleep=sleeps.append, clock=lambda: sum(sleeps))
+    result = scan.gate(a, ecr, "team/svc", "123456789012", "sha256:" + "a" * 64, threshold="HIGH", allow_items=[],
+                       timeout=60, interval=2)
+    assert ecr.calls == ["describe", "start", "describe", "describe"]
+    assert sleeps == [2]
+    assert [f.id for f in result.blocking] == ["CVE-2025-7"]
+    assert "one manual scan per image per day" in a.out.getvalue()  # type: ignore[attr-defined]
+
+
+def test_sts_refusal_names_the_token_sub() -> None:
+    token = "h." + base64.urlsafe_b64encode(json.dumps(
+        {"sub": "repo:Acme/API:ref:refs/heads/main", "aud": "sts.amazonaws.com"}).encode()).decode().rstrip("=") + ".s"
+    err = aws._assume_role_error(_ClientError("AccessDenied", "Not authorized to perform "
+                                              "sts:AssumeRoleWithWebIdentity"), "arn:aws:iam::1:role/r", token)
+    assert "repo:Acme/API:ref:refs/heads/main" in err.message and "case-sensitive" in str(err.fix)
+
+
+def test_call_turns_access_denied_into_the_iam_action() -> None:
+    class Denied:
+        def create_repository(self, **params: object) -> None:
+            raise _ClientError("AccessDeniedException", "not authorized")
+
+    with pytest.raises(UserError) as err:
+        aws.call(action(), Denied(), "create_repository", repositoryName="x")
+    assert "ecr:CreateRepository" in err.value.message

@@ -220,9 +220,6 @@ def run(action: Action) -> None:
         manifest, digest = _publish_all(action, cfg, results, Path(tmp), creds)
 
     image_uri = f"{registry_host}/{cfg.repository}@{digest}"
-    action.set_output("digest", digest)
-    action.set_output("image-uri", image_uri)
-    action.set_output("tags", "\n".join(f"{registry_host}/{cfg.repository}:{t}" for t in cfg.tags))
     summary.key_values([("image", image_uri), ("identity", arn or account),
                         ("credentials", creds.source if creds else "ambient chain"),
                         ("regions", ", ".join(cfg.regions))])
@@ -235,6 +232,10 @@ def run(action: Action) -> None:
 
     if cfg.scan and not cfg.dry_run:
         _scan_gate(action, cfg, primary, registry_id, digest, creds)
+    # set only once the gate passed: a failed gate must not hand an image to the GitOps stage
+    action.set_output("digest", digest)
+    action.set_output("image-uri", image_uri)
+    action.set_output("tags", "\n".join(f"{registry_host}/{cfg.repository}:{t}" for t in cfg.tags))
 
 
 def _summarise_repositories(action: Action, cfg: Config, results: list[RegionResult]) -> None:
