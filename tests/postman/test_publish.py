@@ -298,3 +298,31 @@ def test_dry_run_publishes_nothing(service: Service) -> None:
     run = service.publish(dry_run="true")
     assert run.code == 0 and "would create" in run.out
     assert not service.double.calls("POST") and not service.double.collections
+
+
+def test_dropped_connection_on_create_is_retried_after_a_lookup(service: Service) -> None:
+    double = service.double
+    double.inject("timeout", match=r"^POST /collections$", delay=0.1)
+    service.write_spec(SPECS / "orders-3.0.yaml")
+    run = service.publish()
+    assert run.code == 0, run.out
+    posts = double.calls("POST", "/collections")
+    assert [p.fault for p in posts] == ["timeout", None]
+    lookups = [c for c in double.calls("GET", "/collections") if c.query.get("name") == "Orders API"]
+    assert len(lookups) == 2  # once before the first create, once before the retry
+    assert len(double.collections) == 1
+
+
+def test_two_collections_with_the_name_is_an_error(service: Service) -> None:
+    service.write_spec(SPECS / "orders-3.0.yaml")
+    assert service.publish().code == 0
+    double = service.double
+    import requests
+
+    stored = next(iter(double.collections.values()))
+    requests.post(f"{double.url}/collections", params={"workspace": WORKSPACE},
+                  json={"collection": {"info": {"name": "Orders API", "schema": stored.data["info"]["schema"]},
+                                       "item": []}},
+                  headers={"X-Api-Key": service.defaults["api-key"]}, timeout=10)
+    run = service.publish(force="true")
+    assert run.code == 1 and "2 collections named 'Orders API'" in run.out and "collection-uid" in run.out
