@@ -42,6 +42,8 @@ def test_push_creates_standard_repo_and_writes_both_planes(image_stage: Stage) -
     assert r.outputs["registry"] == ECR_HOST and r.outputs["repository-uri"] == f"{ECR_HOST}/team/svc"
     # data plane: every tag points at the digest; control plane: the same
     assert st.registry.tags("team/svc") == ["buildcache-main", "sha-abc", "v1"]
+    manifest, _ = st.registry.manifest("team/svc", "v1")
+    assert all(layer["mediaType"].endswith("+gzip") for layer in manifest["layers"])  # compressed for the wire
     for tag in ("v1", "sha-abc", "buildcache-main"):
         assert st.registry.manifest("team/svc", tag)[1] == digest
         assert _digest_of(ecr, "team/svc", tag) == digest

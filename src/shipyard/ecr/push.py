@@ -118,7 +118,9 @@ def _skopeo(action: Action, args: list[str], what: str, timeout: float = 1800) -
 
 def stage_image(action: Action, source: str, workdir: Path, manifest_format: str | None) -> Manifest:
     """Copy the local image to a ``dir:`` layout; return its manifest (bytes fixed, digest known)."""
-    args = ["copy", "--quiet", "--all"]
+    # --dest-compress: containers-storage keeps layers uncompressed and dir: would keep them so; compress once here
+    # (already-compressed layers are left as they are) so the push carries gzip layers with stable digests.
+    args = ["copy", "--quiet", "--all", "--dest-compress"]
     if manifest_format:
         args += ["--format", manifest_format]
     args += [source_reference(source), f"dir:{workdir}"]
