@@ -21,7 +21,7 @@ def test_first_mirror_creates_repo_and_pushes_everything(seeded: World) -> None:
     assert len(created) == 1 and created[0].status == 200
     assert created[0].body == {"scm": "git", "is_private": True, "fork_policy": "no_public_forks", "name": "Service"}
     assert w.bb.calls("GET", r"/2\.0/user")[0].headers["authorization"].startswith("Basic ")
-    assert "| ref | old | new | action | note |" in res.output
+    assert "| ref | old | new | action | note |" in res.summary
     assert w.token not in res.output
 
 
@@ -87,7 +87,7 @@ def test_force_pushed_branch_is_force_updated_and_listed(seeded: World) -> None:
     assert res.ok, res.output
     assert res.lines("forced-refs") == ["refs/heads/feature/x"]
     assert w.target_refs()["refs/heads/feature/x"] == rewritten
-    assert "Force-updated" in res.output and "history rewritten" in res.output
+    assert "Force-updated" in res.summary and "history rewritten" in res.summary
     assert w.target_refs() == w.source_refs()
 
 
