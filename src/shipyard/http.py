@@ -75,12 +75,14 @@ class Client:
         *,
         retry: bool = True,
         before_retry: Callable[[], bool] | None = None,
+        max_elapsed: float | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send one request, retrying transient failures.
 
         ``before_retry`` runs before each retry of a non-idempotent call; returning False stops the retry
         and hands back the last response (use it to look up whether a failed POST was applied anyway).
+        ``max_elapsed`` bounds this call's retries (e.g. the time left in a wait) instead of the client's.
         """
         import requests
 
@@ -107,7 +109,10 @@ class Client:
             return once()
         try:
             return self.action.retry(
-                f"{self.name} {method} {path}", once, attempts=self.attempts, max_elapsed=self.max_elapsed
+                f"{self.name} {method} {path}",
+                once,
+                attempts=self.attempts,
+                max_elapsed=self.max_elapsed if max_elapsed is None else max_elapsed,
             )
         except TransientError:
             if last:

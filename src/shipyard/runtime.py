@@ -35,11 +35,14 @@ class UserError(Exception):
     ``fix`` names what to do about it; it is printed after the message and in the step summary.
     """
 
-    def __init__(self, message: str, fix: str | None = None, *, input_name: str | None = None) -> None:
+    def __init__(
+        self, message: str, fix: str | None = None, *, input_name: str | None = None, title: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
         self.input_name = input_name
+        self.title = title  # annotation title; default "<stage>: input or configuration problem"
 
     def __str__(self) -> str:
         return f"{self.message} Fix: {self.fix}" if self.fix else self.message
@@ -512,7 +515,7 @@ def run_stage(
     try:
         stage(action)
     except UserError as exc:
-        action.error(str(exc), title=f"{name}: input or configuration problem")
+        action.error(str(exc), title=f"{name}: {exc.title or 'input or configuration problem'}")
         _report_error_output(action, str(exc))
         action.summary.heading(f"{name} failed", 3).text(f":x: {exc.message}")
         if exc.fix:

@@ -211,7 +211,9 @@ class DoubleServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DoubleServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
