@@ -72,7 +72,9 @@ class Git:
                 config.append((f"remote.{remote}.lfsurl", ep.lfs_url))
             lfs = ep.lfs_url or (ep.url.rstrip("/") + ("/info/lfs" if ep.url.endswith(".git") else ".git/info/lfs"))
             config.append((f"lfs.{lfs}.locksverify", "false"))
-            scopes = [ep.url] + ([ep.lfs_url] if ep.lfs_url else [])
+            # git-lfs talks to <url>.git/info/lfs when the remote URL has no .git suffix (GitHub's checkout URL)
+            scopes = [ep.url] + ([ep.url.rstrip("/") + ".git"] if not ep.url.endswith(".git") else [])
+            scopes += [ep.lfs_url] if ep.lfs_url else []
             for scope in scopes:
                 if not scope.startswith(("http://", "https://")):
                     continue

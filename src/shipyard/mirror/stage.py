@@ -251,6 +251,8 @@ def run(action: Action) -> None:
                     pre.clone_urls = bb.create(s.private, s.fork_policy, s.description) or pre.clone_urls
                     pre.exists = created = True
                     action.info(f"created {s.repo.full_name} (private: {s.private}, fork policy: {s.fork_policy})")
+    else:
+        facts.append(("write access", "checked by git (push --dry-run) before pushing"))
     target_url = _target_url(s, pre)
     action.set_output("target-url", redact_url(target_url))
 
