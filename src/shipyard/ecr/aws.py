@@ -187,9 +187,29 @@ def _boto_config(max_attempts: int, mode: str = "adaptive", connect_timeout: flo
     )
 
 
+_SESSION: list[Any] = []
+_CLIENTS: dict[str, Any] = {}
+
+
+def _client(service: str, kwargs: dict[str, Any]) -> Any:
+    """One botocore session per process (it caches the service models: a fresh session per client costs
+    ~0.1 s of JSON parsing each) and one client per distinct configuration."""
+    import boto3
+
+    if not _SESSION:
+        _SESSION.append(boto3.session.Session())
+    config = kwargs["config"]
+    key = repr((service, sorted((k, v) for k, v in kwargs.items() if k != "config"), config.retries,
+                config.signature_version))
+    client = _CLIENTS.get(key)
+    if client is None:
+        client = _SESSION[0].client(service, **kwargs)
+        _CLIENTS[key] = client
+    return client
+
+
 def sts_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None,
                unsigned: bool = False, mode: str = "adaptive") -> Any:
-    import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
 
@@ -202,7 +222,7 @@ def sts_client(region: str, endpoint_url: str | None, max_attempts: int, creds: 
     if creds:
         kwargs.update(aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
                       aws_session_token=creds.session_token)
-    return boto3.session.Session().client("sts", **kwargs)
+    return _client("sts", kwargs)
 
 
 def _assume_role_error(exc: BaseException, role_arn: str, token: str | None) -> UserError:
@@ -323,15 +343,13 @@ def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint:
 def ecr_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None,
                mode: str = "adaptive") -> Any:
     """An ECR client with adaptive retries; ``endpoint_url`` None lets botocore honour AWS_ENDPOINT_URL_ECR."""
-    import boto3
-
     kwargs: dict[str, Any] = {"region_name": region, "config": _boto_config(max_attempts, mode)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     if creds:
         kwargs.update(aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
                       aws_session_token=creds.session_token)
-    return boto3.session.Session().client("ecr", **kwargs)
+    return _client("ecr", kwargs)
 
 
 ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation",
