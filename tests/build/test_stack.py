@@ -6,6 +6,7 @@ toolchain images cannot be pulled); what is checked is what the registry holds a
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from shipyard.oci import ImageRef
 from tests.build.conftest import git, make_repo, run_build
+from tests.stack import buildah as stack_buildah
 from tests.stack.ports import free_port
 from tests.stack.registry import Registry
 
@@ -184,3 +186,26 @@ def test_bad_inputs(tmp_path: Path, registry: Registry, buildah_env: dict[str, s
         assert result.code == 1 and needle in result.output, (inputs, result.output)
         assert result.output.count("error:") == 1
     assert ImageRef.parse(f"{registry.host}/x").repository == "x"
+
+
+def test_buildah_registry_cache_survives_an_empty_runner(tmp_path: Path, registry: Registry,
+                                                         buildah_env: dict[str, str], base_image: str) -> None:
+    """`cache: registry` with buildah: layers go to <image>/buildcache; a runner with empty storage reuses them."""
+    dockerfile = f"FROM {base_image}\nRUN echo expensive > /dep\nCOPY a /a\nUSER 10001\n"
+    repo = make_repo(tmp_path / "c", files={"Dockerfile": dockerfile, "a": "1"})
+    inputs = {"image": f"{registry.host}/examples/cached", "builder": "buildah", "cache": "registry"}
+    first = run_build(inputs, gh_env(repo, buildah_env))
+    assert first.code == 0, first.output
+    assert "examples/cached/buildcache" in registry.catalog()
+    # a fresh scale-to-zero pod: its own empty storage, same registry login
+    fresh = stack_buildah.buildah_env(tmp_path / "fresh-pod", [registry.host])
+    shutil.copy(buildah_env["REGISTRY_AUTH_FILE"], fresh["REGISTRY_AUTH_FILE"])
+    (repo / "a").write_text("2")
+    git(repo, "commit", "-qam", "change a")
+    try:
+        second = run_build(inputs, gh_env(repo, fresh))
+    finally:
+        subprocess.run(["buildah", "rmi", "--all", "--force"], env=fresh, capture_output=True, check=False)
+    assert second.code == 0, second.output
+    assert second.outputs["skipped"] == "false"
+    assert "--> Using cache" in second.output and "cache hits 1/" in second.summary
