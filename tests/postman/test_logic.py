@@ -235,3 +235,18 @@ def test_validation_of_an_unknown_version_is_explained() -> None:
     with pytest.raises(UserError) as err:
         validate({"openapi": "4.0.0", "info": {}, "paths": {}}, "openapi.yaml")
     assert "unsupported OpenAPI version" in err.value.message
+
+
+def test_moved_operation_keeps_its_item_id_through_the_operation_id() -> None:
+    old_spec = orders()
+    current = convert.to_collection(old_spec, name="Orders", digest="0" * 64)
+    for n, item in enumerate(convert.walk(current["item"])):
+        item["id"] = f"id-{n}"
+    new_spec = copy.deepcopy(old_spec)
+    new_spec["paths"]["/v2/customers/{customerId}"] = new_spec["paths"].pop("/customers/{customerId}")
+    moved = convert.renames(old_spec, new_spec)
+    assert moved == {"GET /v2/customers/{}": "GET /customers/{}"}
+    new = convert.to_collection(new_spec, name="Orders", digest="1" * 64)
+    convert.carry_ids(new, current, moved)
+    old_id = next(i["id"] for i in convert.walk(current["item"]) if convert.item_key(i) == "GET /customers/{}")
+    assert next(i["id"] for i in convert.walk(new["item"]) if convert.item_key(i) == "GET /v2/customers/{}") == old_id

@@ -273,11 +273,24 @@ def walk(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def carry_ids(new: dict[str, Any], current: dict[str, Any]) -> dict[str, int]:
+def renames(old_spec: dict[str, Any], new_spec: dict[str, Any]) -> dict[str, str]:
+    """new key -> old key for operations that moved (other method/path) but kept their operationId."""
+    old_by_id = {op.operation_id: op.key for op in operations(old_spec) if op.operation_id}
+    new_keys = {op.key for op in operations(new_spec)}
+    moved: dict[str, str] = {}
+    for op in operations(new_spec):
+        old_key = old_by_id.get(op.operation_id) if op.operation_id else None
+        if old_key and old_key != op.key and old_key not in new_keys:
+            moved[op.key] = old_key
+    return moved
+
+
+def carry_ids(new: dict[str, Any], current: dict[str, Any], moved: dict[str, str] | None = None) -> dict[str, int]:
     """Copy the ids of ``current`` (the collection as fetched) onto ``new``, in place.
 
-    Requests match by method + path (path parameter names ignored), folders by name, responses by code +
-    name within a matched request. Ids are only ever taken from the same collection (Postman rejects ids
+    Requests match by method + path (path parameter names ignored), or through ``moved`` (see :func:`renames`)
+    when the operation moved but kept its operationId; folders by name; responses by code + name within a
+    matched request. Ids are only ever taken from the same collection (Postman rejects ids
     copied from another one). Returns counts: kept, new, removed.
     """
     by_key: dict[str, dict[str, Any]] = {}
@@ -297,6 +310,8 @@ def carry_ids(new: dict[str, Any], current: dict[str, Any]) -> dict[str, int]:
         else:
             key = item_key(item)
             old = by_key.get(key) if key else None
+            if old is None and key and moved and key in moved:
+                old = by_key.get(moved[key])
         old_id = old.get("id") if old else None
         if old and isinstance(old_id, str) and old_id not in used:
             item["id"] = old_id

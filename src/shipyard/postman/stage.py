@@ -303,7 +303,7 @@ def _publish(
             input_name="fail-on-breaking",
         )
 
-    counts = convert.carry_ids(collection, current)
+    counts = convert.carry_ids(collection, current, convert.renames(old_spec, new_spec))
     payload_size = len(json.dumps({"collection": collection}))
     if payload_size > MAX_COLLECTION_BYTES:
         raise UserError(
