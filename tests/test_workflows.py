@@ -1,0 +1,127 @@
+"""Reusable workflows, org workflow templates and the root action: generated files current, pins, permissions,
+and templates that render and validate the way GitHub will use them."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+TEMPLATES = ROOT / ".github" / "workflow-templates"
+sys.path.insert(0, str(ROOT / "scripts"))
+import gen_workflows  # noqa: E402
+
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in data:  # YAML 1.1 reads a bare `on` as true
+        data["on"] = data.pop(True)
+    return data
+
+
+def all_uses() -> list[tuple[Path, str, str]]:
+    found = []
+    files = [*WORKFLOWS.glob("*.yml"), *TEMPLATES.glob("*.yml"), ROOT / "action.yml",
+             *(ROOT / "actions").glob("*/action.yml")]
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
+            if m:
+                found.append((path, m.group(1), m.group(2)))
+    return found
+
+
+def test_generated_workflows_and_templates_are_current() -> None:
+    assert gen_workflows.main(["--check"]) == 0, "run python scripts/gen_workflows.py"
+
+
+@pytest.mark.parametrize("path,ref,rest", all_uses(), ids=lambda v: str(v)[-40:] if isinstance(v, Path) else None)
+def test_third_party_actions_are_pinned_by_sha_with_a_version_comment(path: Path, ref: str, rest: str) -> None:
+    if ref.startswith("./") or ref.startswith("shipyard/shipyard"):
+        return
+    assert SHA_PIN.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
+    assert re.search(r"#\s*v\d+(\.\d+)*", rest), f"{path.name}: {ref} has no '# vX.Y.Z' comment"
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_workflows_grant_least_privilege(path: Path) -> None:
+    doc = load(path)
+    assert doc.get("permissions") == {}, f"{path.name}: top-level permissions must be {{}}"
+    for name, job in doc["jobs"].items():
+        assert "permissions" in job, f"{path.name}: job {name} declares no permissions"
+        if "steps" in job:
+            assert "timeout-minutes" in job, f"{path.name}: job {name} has no timeout-minutes"
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout"):
+                assert "persist-credentials" in (step.get("with") or {}), f"{path.name}: checkout keeps credentials"
+
+
+def test_language_workflows_forward_every_input_and_secret() -> None:
+    base = load(WORKFLOWS / "pipeline.yml")["on"]["workflow_call"]
+    for lang in gen_workflows.LANGUAGES:
+        doc = load(WORKFLOWS / f"pipeline-{lang.key}.yml")
+        call = doc["on"]["workflow_call"]
+        assert set(call["inputs"]) == set(base["inputs"]) - {"language"}
+        job = doc["jobs"]["pipeline"]
+        assert job["uses"] == "./.github/workflows/pipeline.yml"
+        assert job["with"]["language"] == lang.language
+        assert set(job["with"]) == set(base["inputs"])
+        assert set(job["secrets"]) == set(base["secrets"])
+
+
+def test_pipeline_workflow_passes_only_root_action_inputs() -> None:
+    root_inputs = set(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
+    step = next(s for s in load(WORKFLOWS / "pipeline.yml")["jobs"]["ship"]["steps"] if s.get("id") == "pipeline")
+    assert step["uses"] == "shipyard/shipyard@v1"
+    unknown = set(step["with"]) - root_inputs
+    assert not unknown, f"pipeline.yml passes inputs the root action does not have: {unknown}"
+
+
+@pytest.mark.parametrize("lang", gen_workflows.LANGUAGES, ids=lambda lang: lang.key)
+def test_template_properties(lang: Any) -> None:
+    props = json.loads((TEMPLATES / f"shipyard-{lang.key}.properties.json").read_text())
+    assert props["name"] and props["description"]
+    assert (TEMPLATES / f"{props['iconName']}.svg").exists(), "iconName names an SVG beside the template"
+    assert all(isinstance(c, str) and c for c in props["categories"])
+    for pattern in props["filePatterns"]:
+        re.compile(pattern)
+
+
+@pytest.mark.parametrize(
+    "lang_key,example",
+    [("java", "java-service"), ("node", "node-service"), ("go", "go-service"), ("python", "python-service"),
+     ("kotlin", "kotlin-service"), ("swift", "swift-service")],
+)
+def test_template_file_patterns_match_the_examples(lang_key: str, example: str) -> None:
+    folder = ROOT / "examples" / example
+    if not folder.exists():
+        pytest.skip(f"examples/{example} not present")
+    props = json.loads((TEMPLATES / f"shipyard-{lang_key}.properties.json").read_text())
+    names = [p.name for p in folder.iterdir()]
+    assert any(re.search(pattern, n) for pattern in props["filePatterns"] for n in names), (lang_key, names)
+
+
+@pytest.mark.parametrize("path", sorted(TEMPLATES.glob("*.yml")), ids=lambda p: p.name)
+def test_templates_render_like_github_and_validate(path: Path, tmp_path: Path) -> None:
+    rendered = path.read_text().replace("$default-branch", "main")
+    out = tmp_path / path.name
+    out.write_text(rendered)
+    result = subprocess.run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(out)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = load(out)
+    assert doc["on"]["push"]["branches"] == ["main"]
+    assert doc["permissions"] == {}
+    job = doc["jobs"]["ship"]
+    assert job["uses"].startswith("shipyard/shipyard/.github/workflows/pipeline-")
+    assert "inherit" not in str(job.get("secrets")), "templates pass named secrets, never `secrets: inherit`"
