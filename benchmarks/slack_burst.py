@@ -74,6 +74,8 @@ def main() -> int:
         tops = [m for m in double.messages() if m.thread_ts is None]
         finished = sum(1 for m in tops if m.metadata and m.metadata["event_payload"]["status"] != "running")
         limited_ours = sum(1 for c in double.calls() if c.status == 429)
+        our_posts = double.calls("POST", r"/api/chat\.postMessage")
+        our_429_per_post = sum(1 for c in our_posts if c.status == 429) / max(1, sum(c.status == 200 for c in our_posts))
 
         # baseline: the same burst through a default slack_sdk client (429 not retried), one post per run
         from slack_sdk import WebClient
@@ -94,6 +96,26 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=n) as pool:
             theirs = list(pool.map(naive, range(n)))
         theirs_s = time.monotonic() - t1
+
+        # the SDK's own 429 handler (Retry-After + up to 1 s): delivers, but the whole burst retries in step
+        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+        double.reset()
+        double.set_limits((args.per_second, 1.0), None)
+
+        def sdk_retry(i: int) -> bool:
+            client = WebClient(token=BOT_TOKEN, base_url=double.api_url,
+                               retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=100)])
+            try:
+                client.chat_postMessage(channel="C0DEPLOYS1", text=f"svc{i:03d} deployed")
+                return True
+            except SlackApiError:
+                return False
+
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            sdk_ok = sum(pool.map(sdk_retry, range(n)))
+        sdk_posts = len(double.calls("POST", r"/api/chat\.postMessage"))
+        sdk_429 = sum(1 for c in double.calls() if c.status == 429)
     finally:
         double.stop()
     ours_rate = sum(ours) / n
@@ -111,6 +133,9 @@ def main() -> int:
         "default_sdk_seconds": round(theirs_s, 2),
         "delivery_ratio": round(ours_rate / theirs_rate, 2) if theirs_rate else None,
         "lost_by_default_sdk": n - sum(theirs),
+        "shipyard_429_per_delivered_post": round(our_429_per_post, 2),
+        "sdk_retry_delivered": round(sdk_ok / n, 3),
+        "sdk_retry_429_per_delivered_post": round(sdk_429 / max(1, sdk_posts - sdk_429), 2),
     }))
     return 0
 

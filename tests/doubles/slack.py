@@ -110,6 +110,9 @@ class SlackDouble(DoubleServer):
         retry_after_floor: int = 1,
     ) -> None:
         super().__init__()
+        # base.py sets request_queue_size after the socket is already listening (backlog 5); a burst of fifty
+        # clients needs the larger backlog for real, so listen again with it.
+        self._server.socket.listen(256)
         self._limits = (message_limit, app_limit)
         self.retry_after_floor = retry_after_floor
         self._ts_lock = threading.Lock()

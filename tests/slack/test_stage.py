@@ -374,3 +374,16 @@ def test_rerun_by_channel_name_and_without_history_scope(slack: SlackDouble, tmp
     r = third.start()
     assert r.code == 0 and r.outputs["ts"] != ts, "without history access a re-run posts a new message"
     assert "add the channels:history scope" in r.out
+
+
+def test_rate_limit_retries_stop_at_the_budget(pipeline: Pipeline, slack: SlackDouble) -> None:
+    import time
+
+    slack.inject("status", 429, match="postMessage", count=1000)
+    t0 = time.monotonic()
+    r = pipeline.start(rate_limit_budget="2")
+    elapsed = time.monotonic() - t0
+    assert r.code == 0 and "still rate limited" in r.out and r.outputs["delivered"] == "false"
+    limited = slack.calls(None, r"/api/chat\.postMessage")
+    assert 2 <= len(limited) <= 4 and elapsed < 8, (len(limited), elapsed)
+    assert all(c.status == 429 for c in limited)

@@ -71,6 +71,10 @@ class SlackUnavailable(Exception):
     """Slack stayed down or rate-limited beyond our retries (transient)."""
 
 
+class SlackRateLimited(SlackUnavailable):
+    """Still rate limited after the budget: the call was certainly not applied."""
+
+
 class SlackRejected(Exception):
     """Slack refused this call for another reason (message_not_found, msg_too_long, ...)."""
 
@@ -92,17 +96,38 @@ def _handlers(
     from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
     class BudgetedRateLimitHandler(RateLimitErrorRetryHandler):
-        """Honours Retry-After (whole seconds + jitter) until the count or the time budget runs out."""
+        """Honours Retry-After until the count or the time budget runs out.
+
+        The SDK waits Retry-After plus up to one second, so every client of a burst retries in the same second
+        and all but one are refused again. Here the extra wait grows with the attempt (up to 3x Retry-After),
+        spreading a burst of runs over the window instead of stampeding it."""
 
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
             if response is None or response.status_code != 429:
                 return False
-            values = state.custom_values if isinstance(state.custom_values, dict) else None
-            if values is not None:
-                first = values.setdefault("shipyard_first_429", time.monotonic())
-                if time.monotonic() - first > rate_limit_budget:
-                    return False
-            return True
+            if not isinstance(state.custom_values, dict):
+                state.custom_values = {}
+            first = state.custom_values.setdefault("shipyard_first_429", time.monotonic())
+            return bool(time.monotonic() - first < rate_limit_budget)
+
+        def prepare_for_next_attempt(
+            self, *, state: Any, request: Any, response: Any = None, error: Any = None
+        ) -> None:
+            if response is None:
+                raise error
+            header = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+            raw = header[0] if isinstance(header, list) and header else header
+            try:
+                retry_after = max(1, int(str(raw).strip()))
+            except (TypeError, ValueError):
+                retry_after = 1
+            spread = retry_after * min(3, state.current_attempt + 1)
+            wait = retry_after + random.uniform(0, spread)  # noqa: S311 - jitter, not crypto
+            values = state.custom_values if isinstance(state.custom_values, dict) else {}
+            left = rate_limit_budget - (time.monotonic() - values.get("shipyard_first_429", time.monotonic()))
+            state.next_attempt_requested = True
+            time.sleep(max(float(retry_after), min(wait, left)))
+            state.increment_current_attempt()
 
     class AnyServerErrorHandler(ServerErrorRetryHandler):
         """The SDK's handler only knows 500 and 503; gateways answer 502 and 504 too."""
@@ -155,8 +180,8 @@ class SlackApi:
         *,
         base_url: str = DEFAULT_API_URL,
         timeout: int = 15,
-        rate_limit_retries: int = 30,
-        rate_limit_budget: float = 90.0,
+        rate_limit_retries: int = 100,
+        rate_limit_budget: float = 180.0,
         server_retries: int = 3,
         backoff: float = 0.5,
         log: Callable[[str], None] | None = None,
@@ -202,13 +227,13 @@ class SlackApi:
 
     def _translate(self, method: str, status: int, data: Any, headers: Any) -> Exception:
         if status == 429:
-            return SlackUnavailable(f"{method}: still rate limited (HTTP 429) after the retries")
+            return SlackRateLimited(f"{method}: still rate limited (HTTP 429) after the retries")
         if status >= 500:
             return SlackUnavailable(f"{method}: Slack answered HTTP {status} after the retries")
         body = data if isinstance(data, dict) else {}
         code = str(body.get("error") or f"http_{status}")
         if code == "ratelimited":
-            return SlackUnavailable(f"{method}: still rate limited after the retries")
+            return SlackRateLimited(f"{method}: still rate limited after the retries")
         if code in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
             return SlackUnavailable(f"{method}: Slack answered {code}")
         if code in CONFIG_FIXES and code != "method_deprecated":
@@ -310,8 +335,8 @@ class SlackApi:
 
 
 def send_webhook(
-    url: str, text: str, blocks: list[dict[str, Any]], *, timeout: int = 15, rate_limit_retries: int = 30,
-    rate_limit_budget: float = 90.0, backoff: float = 0.5,
+    url: str, text: str, blocks: list[dict[str, Any]], *, timeout: int = 15, rate_limit_retries: int = 100,
+    rate_limit_budget: float = 180.0, backoff: float = 0.5,
 ) -> None:
     """Post through an incoming webhook. Raises SlackConfigError / SlackUnavailable / SlackRejected."""
     from slack_sdk.webhook import WebhookClient

@@ -13,7 +13,14 @@ from typing import Any
 
 from shipyard.runtime import Action, UserError, run_stage
 from shipyard.slack import render, store
-from shipyard.slack.api import DEFAULT_API_URL, SlackApi, SlackConfigError, SlackRejected, SlackUnavailable
+from shipyard.slack.api import (
+    DEFAULT_API_URL,
+    SlackApi,
+    SlackConfigError,
+    SlackRateLimited,
+    SlackRejected,
+    SlackUnavailable,
+)
 from shipyard.slack.context import RunContext, from_env
 from shipyard.slack.model import FINAL_STATUSES, JOB_STATUSES, STAGE_STATUSES, RunState, auto_final
 from shipyard.slack.routing import Route
@@ -130,7 +137,7 @@ class Notifier:
         self.threads = action.boolean("thread-details", True)
         self.lookback = action.number("rerun-lookback-hours", 168.0)
         self.api_url = action.input("api-url") or action.env.get("SHIPYARD_SLACK_API_URL") or DEFAULT_API_URL
-        self.rate_budget = action.number("rate-limit-budget", 90.0)
+        self.rate_budget = action.number("rate-limit-budget", 180.0)
         self.timeout_minutes = action.number("timeout-minutes", 0.0) or None
         self.path = store.state_path(
             action.env, repo=self.ctx.repository, run_id=self.ctx.run_id, attempt=self.ctx.attempt,
@@ -302,6 +309,8 @@ class Notifier:
         for attempt in range(3):
             try:
                 posted = self.api.post(channel, text, blocks, metadata=metadata(self.ctx, state), once=True)
+            except SlackRateLimited:
+                raise  # a 429 was never applied and the budget is spent: nothing to look for
             except SlackUnavailable as exc:
                 self.action.warning(f"posting the run's message: {exc}; checking whether it arrived")
                 time.sleep(min(4.0, self.backoff * 2**attempt))
