@@ -250,3 +250,21 @@ def test_moved_operation_keeps_its_item_id_through_the_operation_id() -> None:
     convert.carry_ids(new, current, moved)
     old_id = next(i["id"] for i in convert.walk(current["item"]) if convert.item_key(i) == "GET /customers/{}")
     assert next(i["id"] for i in convert.walk(new["item"]) if convert.item_key(i) == "GET /v2/customers/{}") == old_id
+
+
+def test_scripts_auth_and_user_variables_survive_an_update() -> None:
+    current = convert.to_collection(orders(), name="Orders", digest="0" * 64)
+    test_script = [{"listen": "test", "script": {"exec": ["pm.test('ok', () => pm.response.to.be.ok)"]}}]
+    current["event"] = [{"listen": "prerequest", "script": {"exec": ["// login"]}}]
+    current["auth"] = {"type": "bearer", "bearer": [{"key": "token", "value": "{{token}}"}]}
+    current["variable"].append({"key": "token", "value": "", "type": "string"})
+    for n, item in enumerate(convert.walk(current["item"])):
+        item["id"] = f"id-{n}"
+        if convert.item_key(item) == "GET /orders":
+            item["event"] = test_script
+    new = convert.to_collection(orders(), name="Orders", digest="1" * 64)
+    convert.carry_ids(new, current)
+    assert new["event"] == current["event"] and new["auth"] == current["auth"]
+    assert [v["key"] for v in new["variable"]] == ["baseUrl", convert.SPEC_VARIABLE, "token"]
+    listing = next(i for i in convert.walk(new["item"]) if convert.item_key(i) == "GET /orders")
+    assert listing["event"] == test_script

@@ -317,6 +317,7 @@ def carry_ids(new: dict[str, Any], current: dict[str, Any], moved: dict[str, str
             item["id"] = old_id
             used.add(old_id)
             kept += 1
+            _keep_user_additions(item, old)
             if "request" in item:
                 old_responses = {
                     (r.get("code"), r.get("name")): r.get("id")
@@ -334,7 +335,25 @@ def carry_ids(new: dict[str, Any], current: dict[str, Any], moved: dict[str, str
     info = current.get("info") or {}
     if info.get("_postman_id"):
         new.setdefault("info", {})["_postman_id"] = info["_postman_id"]
+    _keep_user_additions(new, current)
+    ours = {v.get("key") for v in new.get("variable") or []}
+    extra = [v for v in current.get("variable") or [] if isinstance(v, dict) and v.get("key") not in ours]
+    if extra:
+        new["variable"] = [*new.get("variable", []), *({k: v for k, v in var.items() if k != "id"} for var in extra)]
     return {"kept": kept, "new": fresh, "removed": max(0, old_total - kept)}
+
+
+def _keep_user_additions(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """What people add in Postman and the spec cannot say: scripts/tests (``event``) and ``auth`` on the
+    collection, folders and requests survive an update."""
+    if old.get("event") and not new.get("event"):
+        new["event"] = old["event"]
+    if old.get("auth") and not new.get("auth"):
+        new["auth"] = old["auth"]
+    old_request, new_request = old.get("request"), new.get("request")
+    if isinstance(old_request, dict) and isinstance(new_request, dict) and old_request.get("auth") \
+            and not new_request.get("auth"):
+        new_request["auth"] = old_request["auth"]
 
 
 def reconstruct(collection: dict[str, Any]) -> dict[str, Any]:
