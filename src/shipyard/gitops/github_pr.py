@@ -81,10 +81,15 @@ def _github_error(exc: Exception, what: str) -> Exception:
     return UserError(f"GitHub error {status} while trying to {what}: {detail}.")
 
 
+# PyGithub's spacing between requests / between writes (GitHub's advice against secondary rate limits).
+THROTTLE = (0.25, 1.0)
+
+
 def client(token: str, api_url: str) -> Any:
     from github import Auth, Github
 
-    return Github(auth=Auth.Token(token), base_url=api_url.rstrip("/"), retry=None, timeout=30)
+    return Github(auth=Auth.Token(token), base_url=api_url.rstrip("/"), retry=None, timeout=30,
+                  seconds_between_requests=THROTTLE[0], seconds_between_writes=THROTTLE[1])
 
 
 def installation_token(app_id: str, private_key: str, repository: str, api_url: str,

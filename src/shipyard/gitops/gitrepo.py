@@ -342,26 +342,38 @@ class WorkClone:
             pos += size + 1
         return blobs
 
-    def commit_files(self, parent: str, files: Mapping[str, tuple[str, bytes]], message: str,
-                     identity: Mapping[str, str]) -> str:
-        """A commit on ``parent`` where each ``path -> (mode, content)`` is replaced. Returns its oid."""
+    def tree_for(self, parent: str, files: Mapping[str, tuple[str, bytes]]) -> str:
+        """The tree of ``parent`` with each ``path -> (mode, content)`` replaced (objects written)."""
         tmp = self.root / "blobs"
         tmp.mkdir(exist_ok=True)
+        ordered = sorted(files.items())
         names = []
-        for i, (_, (_, content)) in enumerate(sorted(files.items())):
+        for i, (_, (_, content)) in enumerate(ordered):
             name = tmp / f"{i}"
             name.write_bytes(content)
             names.append(str(name))
         oids = self.git("hash-object", "-w", "--no-filters", "--", *names).stdout.split()
         index_env = {"GIT_INDEX_FILE": str(self.index_file)}
         self.git("read-tree", parent, env=index_env)
-        info = "".join(
-            f"{mode} {oid}\t{path}\n" for (path, (mode, _)), oid in zip(sorted(files.items()), oids, strict=True)
-        )
+        info = "".join(f"{mode} {oid}\t{path}\n" for (path, (mode, _)), oid in zip(ordered, oids, strict=True))
         self.git("update-index", "--index-info", input_text=info, env=index_env)
-        tree = self.git("write-tree", "--missing-ok", env=index_env).stdout.strip()
-        commit = self.git("commit-tree", tree, "-p", parent, "-F", "-", input_text=message, env=dict(identity))
+        return self.git("write-tree", "--missing-ok", env=index_env).stdout.strip()
+
+    def commit_files(self, parents: Sequence[str], files: Mapping[str, tuple[str, bytes]], message: str,
+                     identity: Mapping[str, str]) -> str:
+        """A commit on ``parents[0]``'s tree with each ``path -> (mode, content)`` replaced. Returns its oid."""
+        tree = self.tree_for(parents[0] if len(parents) == 1 else parents[-1], files)
+        args = ["commit-tree", tree]
+        for p in parents:
+            args += ["-p", p]
+        commit = self.git(*args, "-F", "-", input_text=message, env=dict(identity))
         return commit.stdout.strip()
+
+    def contains(self, descendant: str, ancestor: str) -> bool:
+        """True when ``ancestor`` is reachable from ``descendant`` in the history we have."""
+        if descendant == ancestor:
+            return True
+        return self.git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
     def parent(self, rev: str) -> str | None:
         """The first parent of ``rev`` (None at a shallow boundary or a root commit)."""

@@ -18,7 +18,7 @@ from shipyard.gitops.gitrepo import WorkClone
 from shipyard.gitops.imageref import build_update
 from shipyard.gitops.targets import KeyPaths
 from shipyard.gitops.updater import UpdateOutcome, Updater, UpdateRequest
-from shipyard.runtime import Action, UserError, md_escape, redact_url, run_stage
+from shipyard.runtime import Action, TransientError, UserError, md_escape, redact_url, run_stage
 
 FORMATS = ("auto", "kustomize", "helm", "yaml")
 
@@ -187,7 +187,7 @@ def run(action: Action) -> None:
             action.info(f"config repository: {redact_url(url)} branch {req.branch} ({mode} mode)")
             updater = Updater(clone, req, log=action.info, warn=action.warning, sleep=action.sleep,
                               rng=action.rng)
-            outcome = updater.run(target_branch=pr_branch, force=pr_branch is not None)
+            outcome = updater.run(target_branch=pr_branch)
             action.info(f"{outcome.status} after {outcome.attempts} attempt(s) in {outcome.elapsed:.2f}s")
             if outcome.diff:
                 action.info(outcome.diff.rstrip())
@@ -228,7 +228,7 @@ def _pull_request(action: Action, req: UpdateRequest, outcome: UpdateOutcome, sl
         outcome.diff.rstrip() or "(no change against the base branch)",
         "```",
         "",
-        "<!-- opened by shipyard gitops-update; the branch is bot-owned and force-updated -->",
+        "<!-- opened by shipyard gitops-update; the branch is bot-owned (one commit per update) -->",
     ])
     spec = github_pr.PullRequestSpec(
         repository=slug, head=branch, base=req.branch, title=title, body=body,
@@ -237,7 +237,11 @@ def _pull_request(action: Action, req: UpdateRequest, outcome: UpdateOutcome, sl
         merge_method=action.choice("merge-method", ("MERGE", "SQUASH", "REBASE"), "SQUASH"),
     )
     gh = github_pr.client(token, api_url)
-    result = github_pr.open_or_update(gh, spec, lambda what, fn: action.retry(what, fn, attempts=4))
+    try:
+        result = github_pr.open_or_update(gh, spec, lambda what, fn: action.retry(what, fn, attempts=4))
+    except TransientError as exc:
+        raise UserError(f"GitHub kept failing while opening the pull request: {exc}. The branch {branch} was pushed.",
+                        "rerun the job: the same PR branch is reused.")
     action.info(f"pull request {'opened' if result.created else 'updated'}: {result.url}")
     if result.auto_merge and result.auto_merge != "enabled":
         action.warning(f"auto-merge not enabled: {result.auto_merge}")

@@ -112,9 +112,10 @@ class Updater:
         if req.guard and (req.built_at is not None or req.source_commit):
             self.clone.first_depth = min(25, req.guard_depth)  # recent history for the guard, in the same fetch
         attempt = 0
-        delay = req.backoff_base
+        failures = 0
         while True:
             attempt += 1
+            attempt_start = self.clock()
             tip = self._fetch_tip()
             newer = self._guard(tip)
             if newer is not None:
@@ -138,17 +139,24 @@ class Updater:
                 return outcome
             files = {r.path: (entries[r.path].mode, r.new_text.encode("utf-8")) for r in changed}
             ident = committer_env(req.bot_name, req.bot_email)
-            commit = self.clone.commit_files(tip, files, outcome.message, ident)
+            parents = [tip]
             if target_branch:
+                # PR mode: the bot branch gets a commit whose tree is the base tip plus our edit. When the
+                # branch already exists it becomes a merge of (old head, base tip): a fast-forward for the
+                # branch, and the PR diff (against the merge base = base tip) is exactly our edit.
                 head = self.clone.fetch(target_branch, missing_ok=True)
                 if head:
                     rec = self._record_of(head)
                     if rec is not None and self._is_newer(rec):
                         return self._out_of_order(tip, rec, attempt, start)
-                    if self.clone.tree_of(head) == self.clone.tree_of(commit) and self.clone.parent(head) == tip:
+                    new_tree = self.clone.tree_for(tip, files)
+                    if self.clone.tree_of(head) == new_tree and self.clone.contains(head, tip):
                         outcome.status, outcome.commit = "pr-up-to-date", head
                         outcome.elapsed = self.clock() - start
                         return outcome
+                    if not self.clone.contains(tip, head):
+                        parents = [head, tip]
+            commit = self.clone.commit_files(parents, files, outcome.message, ident)
             try:
                 self.clone.push(commit, target_branch or req.branch, force=force)
             except (PushRejected, TransientError) as exc:
@@ -159,7 +167,8 @@ class Updater:
                         f"moving or the server kept failing (last: {exc}). Nothing was pushed.",
                         "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
                     )
-                delay = min(req.backoff_cap, self.rng.uniform(req.backoff_base, delay * 3))
+                failures += 1
+                delay = self._backoff(failures, self.clock() - attempt_start)
                 if isinstance(exc, TransientError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 delay = min(delay, max(0.0, req.max_seconds - elapsed))
@@ -169,6 +178,15 @@ class Updater:
             outcome.status, outcome.changed, outcome.commit = "updated", True, commit
             outcome.elapsed = self.clock() - start
             return outcome
+
+    def _backoff(self, failures: int, cycle: float) -> float:
+        """Full-jitter exponential backoff in units of our own fetch-edit-push cycle time: after k lost races
+        wait uniform(0, cycle * 2**k). Contenders spread out until about one attempt is in flight per
+        cycle, so retries cost little and the branch is never idle for long."""
+        req = self.req
+        unit = max(req.backoff_base, cycle)
+        window = unit * (2 ** min(failures, 10))
+        return min(req.backoff_cap, self.rng.uniform(0, window))
 
     def _fetch_tip(self) -> str:
         tip: str | None = None

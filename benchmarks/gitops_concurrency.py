@@ -1,0 +1,188 @@
+"""N independent gitops updaters on one config-repo branch over the real git smart-HTTP server.
+
+Each writer is a different service with its own working clone (as N separate CI jobs would have) and runs
+the same code as the gitops-update stage: fetch, re-apply, commit, push, retry. The same N updates are
+also run one after another in the same run; the ratio compares the two wall times.
+
+    python benchmarks/gitops_concurrency.py --writers 200
+
+prints one JSON line: writers, landed, lost, wall_s, serial_s, ratio (+ attempts and latency details).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from shipyard.git import GitAuth  # noqa: E402
+from shipyard.gitops.gitrepo import WorkClone  # noqa: E402
+from shipyard.gitops.imageref import ImageUpdate  # noqa: E402
+from shipyard.gitops.updater import UpdateOutcome, Updater, UpdateRequest  # noqa: E402
+from tests.stack import gitserver  # noqa: E402
+
+OVERLAY = """\
+# {svc} in dev
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base
+images:
+  - name: {svc}
+    newTag: "v0"   # set by CI
+"""
+BASE = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {svc}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: {svc}:latest
+"""
+
+
+def seed(server: gitserver.GitServer, name: str, writers: int) -> None:
+    server.create_repo(name)
+    server.git_config(name, "uploadpack.allowFilter", "true")
+    server.git_config(name, "receive.denyNonFastForwards", "true")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "seed", "GIT_AUTHOR_EMAIL": "s@x", "GIT_COMMITTER_NAME": "seed",
+           "GIT_COMMITTER_EMAIL": "s@x", "GIT_CONFIG_NOSYSTEM": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "init", "-q", "-b", "main", tmp], check=True, env=env)
+        for i in range(writers):
+            svc = f"svc{i:03d}"
+            for rel, text in ((f"apps/{svc}/overlays/dev/kustomization.yaml", OVERLAY),
+                              (f"apps/{svc}/base/deployment.yaml", BASE),
+                              (f"apps/{svc}/base/kustomization.yaml", "resources:\n  - deployment.yaml\n")):
+                path = Path(tmp) / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text.format(svc=svc))
+        subprocess.run(["git", "add", "-A"], cwd=tmp, check=True, env=env)
+        subprocess.run(["git", "commit", "-qm", "seed"], cwd=tmp, check=True, env=env)
+        subprocess.run(["git", "push", "-q", str(server.repo_path(name)), "HEAD:main"], cwd=tmp, check=True, env=env)
+
+
+def one_update(url: str, auth: GitAuth, svc: str, tag: str, validate: str, built_at: float) -> UpdateOutcome:
+    clone = WorkClone(url, auth)
+    req = UpdateRequest(
+        service=svc, environment="dev", branch="main", paths=[f"apps/{svc}/overlays/dev/kustomization.yaml"],
+        update=ImageUpdate(svc, tag, None), validate=validate, source_commit=f"{abs(hash(svc + tag)):040d}"[:40],
+        built_at=built_at, max_attempts=500, max_seconds=600,
+    )
+    try:
+        return Updater(clone, req).run()
+    finally:
+        clone.close()
+
+
+def final_tags(server: gitserver.GitServer, name: str, writers: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    repo = server.repo_path(name)
+    for i in range(writers):
+        svc = f"svc{i:03d}"
+        text = subprocess.run(["git", "--git-dir", str(repo), "show", f"main:apps/{svc}/overlays/dev/kustomization.yaml"],
+                              capture_output=True, text=True, check=True).stdout
+        for line in text.splitlines():
+            if "newTag:" in line:
+                out[svc] = line.split("newTag:")[1].split("#")[0].strip().strip('"')
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--writers", type=int, default=50)
+    parser.add_argument("--validate", choices=("parse", "auto"), default="parse",
+                        help="auto also runs kustomize build for every update (both phases)")
+    parser.add_argument("--nagle", action="store_true",
+                        help="leave Nagle's algorithm on in the test git server (adds ~40 ms per POST)")
+    args = parser.parse_args()
+    n = args.writers
+    if not args.nagle:
+        # The stack server answers in several small writes; without TCP_NODELAY each POST stalls ~40 ms on
+        # delayed ACKs, which no real git host does. Switch it off for this process only.
+        gitserver._Handler.disable_nagle_algorithm = True
+    work = Path(tempfile.mkdtemp(prefix="gitops-bench-"))
+    server = gitserver.GitServer(work).start()
+    try:
+        token = server.add_token()
+        auth = GitAuth("bearer", secret=token, scope_url=server.base_url + "/")
+        name = "config.git"
+        seed(server, name, n)
+        url = server.url(name)
+        services = [f"svc{i:03d}" for i in range(n)]
+
+        # serial: the same N independent updates, one after another
+        t0 = time.monotonic()
+        serial = [one_update(url, auth, svc, "serial", args.validate, time.time()) for svc in services]
+        serial_s = time.monotonic() - t0
+
+        # concurrent: N writers released together
+        results: dict[str, UpdateOutcome] = {}
+        errors: list[str] = []
+        barrier = threading.Barrier(n)
+        latencies: dict[str, float] = {}
+
+        def writer(svc: str) -> None:
+            barrier.wait()
+            start = time.monotonic()
+            try:
+                results[svc] = one_update(url, auth, svc, "concurrent", args.validate, time.time())
+            except Exception as exc:
+                errors.append(f"{svc}: {exc}")
+            latencies[svc] = time.monotonic() - start
+
+        threads = [threading.Thread(target=writer, args=(svc,)) for svc in services]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=900)
+        wall_s = time.monotonic() - t0
+
+        tags = final_tags(server, name, n)
+        landed = sum(1 for r in results.values() if r.status == "updated")
+        lost = sum(1 for svc in services if svc in results and results[svc].status == "updated"
+                   and tags.get(svc) != "concurrent")
+        attempts = [r.attempts for r in results.values()]
+        lat = sorted(latencies.values())
+        print(json.dumps({
+            "writers": n,
+            "landed": landed,
+            "lost": lost,
+            "wall_s": round(wall_s, 2),
+            "serial_s": round(serial_s, 2),
+            "ratio": round(wall_s / serial_s, 3) if serial_s else None,
+            "errors": len(errors),
+            "attempts_total": sum(attempts),
+            "attempts_max": max(attempts) if attempts else 0,
+            "serial_attempts": sum(r.attempts for r in serial),
+            "latency_p50_s": round(statistics.median(lat), 2) if lat else None,
+            "latency_max_s": round(lat[-1], 2) if lat else None,
+            "validate": args.validate,
+            "cpus": os.cpu_count(),
+        }))
+        if errors:
+            print("\n".join(errors[:5]), file=sys.stderr)
+        return 0 if landed == n and lost == 0 else 1
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
