@@ -335,3 +335,24 @@ def test_cross_account_registry_keeps_leading_zeros(stage: Stage) -> None:
     assert [x["repositoryUri"] for x in repos] == ["000123456789.dkr.ecr.us-east-1.amazonaws.com/team/svc"]
     exported = github_env.read_text()
     assert "AWS_ACCESS_KEY_ID=AKIATESTINGKEY01" in exported and "AWS_REGION=us-east-1" in exported
+
+
+def test_ambient_environment_credentials_and_endpoint_variables(stage: Stage) -> None:
+    """No credential inputs: the AWS_* variables of the step (as set by an earlier step or the runner), and the
+    SDK's service-specific endpoint variables instead of the endpoint inputs."""
+    env = {"AWS_ACCESS_KEY_ID": "AKIAAMBIENT000001", "AWS_SECRET_ACCESS_KEY": "ambient-secret-value",
+           "AWS_ENDPOINT_URL_ECR": stage.moto.endpoint_url, "AWS_ENDPOINT_URL_STS": stage.moto.endpoint_url}
+    r = stage.run(env=env, login_only="true", aws_access_key_id="", aws_secret_access_key="", endpoint_url="",
+                  sts_endpoint_url="")
+    assert r.code == 0, r.output
+    assert "environment (AWS_*)" in r.output and "ambient-secret-value" not in r.output
+    assert stage.moto.client("ecr").describe_repositories()["repositories"][0]["repositoryName"] == "team/svc"
+
+
+def test_role_chaining_from_runner_credentials(stage: Stage) -> None:
+    """Self-hosted runner with its own credentials (IRSA-like) assumes a cross-account role: no OIDC needed."""
+    env = {"AWS_ACCESS_KEY_ID": "AKIARUNNER0000001", "AWS_SECRET_ACCESS_KEY": "runner-secret-value"}
+    r = stage.run(env=env, login_only="true", aws_access_key_id="", aws_secret_access_key="",
+                  role_to_assume=ROLE, role_chaining="true", role_session_name="ci-runner")
+    assert r.code == 0, r.output
+    assert "assumed-role/github-deploy/ci-runner" in r.output and "environment (AWS_*) → " + ROLE in r.output

@@ -245,6 +245,23 @@ def _assume_role_error(exc: BaseException, role_arn: str, token: str | None) -> 
     )
 
 
+def environment_credentials(action: Action) -> AwsCredentials | None:
+    """AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN] from the step's environment (masked); None
+    leaves the rest of the chain (IRSA/Pod Identity web identity files, container and instance roles) to botocore."""
+    key_id, secret = action.env.get("AWS_ACCESS_KEY_ID"), action.env.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        return None
+    creds = AwsCredentials(key_id, secret, action.env.get("AWS_SESSION_TOKEN") or None, "environment (AWS_*)")
+    for value in creds.secrets():
+        action.mask(value)
+    return creds
+
+
+def endpoint_from_env(action: Action, service: str) -> str | None:
+    """AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL, read from the step's environment like the SDKs do."""
+    return action.env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or action.env.get("AWS_ENDPOINT_URL") or None
+
+
 def resolve_credentials(
     action: Action, region: str, max_attempts: int, sts_endpoint: str | None
 ) -> AwsCredentials | None:
@@ -267,7 +284,7 @@ def resolve_credentials(
                         input_name=missing)
     static = AwsCredentials(key_id, secret, token, "static keys") if key_id and secret else None
     if not role_arn:
-        return static
+        return static or environment_credentials(action)
     duration = action.integer("role-duration-seconds", 3600, minimum=900, maximum=43200)
     name = session_name(action, action.input("role-session-name"))
     chaining = action.boolean("role-chaining", False)
@@ -297,7 +314,8 @@ def resolve_credentials(
             raise
         return _result(response, f"OIDC → {role_arn}")
 
-    sts = sts_client(region, sts_endpoint, max_attempts, static, mode=retry_mode(action.env))
+    base = static or environment_credentials(action)
+    sts = sts_client(region, sts_endpoint, max_attempts, base, mode=retry_mode(action.env))
 
     def assume() -> dict[str, Any]:
         response: dict[str, Any] = sts.assume_role(RoleArn=role_arn, RoleSessionName=name, DurationSeconds=duration)
@@ -315,7 +333,7 @@ def resolve_credentials(
                             "with.", "give the runner credentials (IRSA, Pod Identity, instance profile) or use OIDC "
                             "(`id-token: write`, role-chaining off).")
         raise
-    return _result(response, f"{'static keys' if static else 'ambient credentials'} → {role_arn}")
+    return _result(response, f"{base.source if base else 'ambient credentials'} → {role_arn}")
 
 
 def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint: str | None,
