@@ -57,3 +57,15 @@ def test_spec_hub_fail_on_breaking_and_applied_but_500(service: Service) -> None
     service.write_spec(yaml.safe_dump(spec))
     stopped = service.publish(mode="spec-hub", fail_on_breaking="true")
     assert stopped.code == 1 and "breaking change" in stopped.out and not double.calls("PATCH")
+
+
+def test_spec_hub_generation_locked_423_waits(service: Service) -> None:
+    double = service.double
+    double.inject("status", 423, match=r"^POST /specs/.+/generations/collection$",
+                  body={"type": "https://api.postman.com/problems/locked", "title": "Locked",
+                        "detail": "A collection generation is already in progress", "status": 423})
+    service.write_spec(SPECS / "orders-3.0.yaml")
+    run = service.publish(mode="spec-hub")
+    assert run.code == 0, run.out
+    assert [c.status for c in double.calls("POST", r"/specs/.+/generations/collection")] == [423, 202]
+    assert run.sleeps and len(double.collections) == 1

@@ -327,11 +327,22 @@ class SpecHubApi:
         _, body = self.api.call("GET", f"/specs/{spec_id}/generations/collection")
         return [c for c in (body or {}).get("collections") or [] if isinstance(c, dict)]
 
-    def generate(self, spec_id: str, name: str) -> str:
-        _, body = self.api.call("POST", f"/specs/{spec_id}/generations/collection",
-                                json={"name": name, "options": {"requestNameSource": "Fallback",
-                                                                "folderStrategy": "Tags"}})
-        return str((body or {}).get("taskId") or "")
+    def generate(self, spec_id: str, name: str, *, attempts: int = 10) -> str:
+        """Start a collection generation; 423 (one is already running) waits and tries again."""
+        delay = 2.0
+        for attempt in range(attempts):
+            try:
+                _, body = self.api.call("POST", f"/specs/{spec_id}/generations/collection",
+                                        json={"name": name, "options": {"requestNameSource": "Fallback",
+                                                                        "folderStrategy": "Tags"}})
+                return str((body or {}).get("taskId") or "")
+            except ApiError as exc:
+                if exc.status != 423 or attempt == attempts - 1:
+                    raise
+                self.api.action.warning(f"a collection generation is already running for spec {spec_id}; waiting")
+                self.api.action.sleep(delay)
+                delay = min(delay * 2, 20.0)
+        raise AssertionError("unreachable")
 
     def synchronize(self, collection_uid: str, spec_id: str) -> str:
         _, body = self.api.call("PUT", f"/collections/{collection_uid}/synchronizations", params={"specId": spec_id})
