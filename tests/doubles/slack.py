@@ -11,7 +11,8 @@
   be a member unless it has chat:write.public on a public channel), ``is_archived``.
 * chat.postMessage: ``no_text``, ``msg_too_long`` (text over 40,000), ``invalid_blocks`` (over 50 blocks, header
   over 150, section text over 3000, over 10 fields or a field over 2000, unknown block types), ``invalid_blocks_format``,
-  ``msg_blocks_too_long`` (over ~13,000 characters of block text), threads through ``thread_ts``,
+  ``msg_blocks_too_long`` (over ~13,000 characters of block text), threads through ``thread_ts`` (an unknown
+  parent answers ``thread_not_found``: unverified against Slack, the stage never sends one),
   ``reply_broadcast``, message ``metadata`` (``invalid_metadata_format``/``invalid_metadata_schema``).
 * chat.update: same ts back; ``message_not_found``, ``cant_update_message`` (not the bot's message);
   omitting ``blocks`` keeps the old blocks, ``[]`` clears them.
@@ -349,7 +350,7 @@ class SlackDouble(DoubleServer):
             return None, self.err("invalid_metadata_format")
         if not isinstance(raw.get("event_type"), str) or not isinstance(raw.get("event_payload"), dict):
             return None, self.err("invalid_metadata_schema")
-        if len(json.dumps(raw)) > 8000:
+        if len(json.dumps(raw)) > 8000:  # Slack documents no figure; the stage keeps its payload under 5k
             return None, self.err("metadata_too_large")
         return raw, None
 
