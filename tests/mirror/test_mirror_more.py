@@ -8,6 +8,8 @@ import stat
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.mirror.conftest import World, git
 
 FAKE_SSH = r'''#!{python}
@@ -177,3 +179,27 @@ def test_summary_table_and_preflight_facts(seeded: World) -> None:
     assert "### Bitbucket mirror" in s and "| ref | old | new | action | note |" in s
     assert "| refs/heads/main |  |" in s and "| create |" in s
     assert "user API token" in s and "Mirror Bot" in s and "| **write access** | yes |" in s
+
+
+def test_deletion_is_leased_against_concurrent_changes(seeded: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.mirror.gitops import Git
+
+    w = seeded
+    assert w.mirror().ok
+    git("push", "-q", w.src_url, ":refs/heads/feature/x", cwd=w.work,
+        env={"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+             "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {w.src_token}"})
+    original = Git.fetch_source
+    main = w.source_refs()["refs/heads/main"]
+
+    def racing_fetch(self: Git) -> dict[str, str]:
+        result = original(self)
+        # someone pushes to the mirror's feature/x after the plan's ls-remote
+        git("update-ref", "refs/heads/feature/x", main, cwd=w.git_server.repo_path(w.target))
+        return result
+
+    monkeypatch.setattr(Git, "fetch_source", racing_fetch)
+    res = w.mirror()
+    assert not res.ok
+    assert "changed while mirroring (refs/heads/feature/x)" in res.output
+    assert w.target_refs()["refs/heads/feature/x"] == main  # not deleted: the lease saw it move

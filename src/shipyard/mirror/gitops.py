@@ -173,8 +173,12 @@ class Git:
         if not res.ok:
             raise classify(res, self.target)
 
-    def push(self, refspecs: Sequence[str], *, atomic: bool, dry_run: bool = False) -> GitResult:
+    def push(self, refspecs: Sequence[str], *, atomic: bool, dry_run: bool = False,
+             leases: Mapping[str, str] | None = None) -> GitResult:
+        """``leases`` ({ref: sha the plan saw}) guard deletions: a ref that moved on the target since the
+        ``ls-remote`` is not deleted (``[rejected] (stale info)``)."""
         args = ["push", "--porcelain", "--no-verify"]
+        args += [f"--force-with-lease={ref}:{sha}" for ref, sha in (leases or {}).items()]
         if atomic:
             args.append("--atomic")
         if dry_run:

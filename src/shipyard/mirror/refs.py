@@ -61,6 +61,11 @@ class Plan:
     def refspecs(self) -> list[str]:
         return [c.refspec for c in self.changes]
 
+    @property
+    def leases(self) -> dict[str, str]:
+        """Deletions only happen if the target still holds what the plan saw."""
+        return {c.ref: c.old for c in self.changes if c.action == "delete" and c.old}
+
     def by_action(self, *actions: str) -> list[Change]:
         return [c for c in self.changes if c.action in actions]
 

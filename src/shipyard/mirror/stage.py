@@ -352,11 +352,11 @@ def _write_check(action: Action, git: Git, plan: R.Plan) -> bool:
     """``push --dry-run`` opens receive-pack: a read-only credential is refused here, before anything is sent.
     Returns whether the server takes ``--atomic``."""
     atomic = True
-    res = git.push(plan.refspecs, atomic=True, dry_run=True)
+    res = git.push(plan.refspecs, atomic=True, dry_run=True, leases=plan.leases)
     if not res.ok and "does not support --atomic" in res.stderr:
         action.warning("the Bitbucket server does not support atomic pushes: refs are pushed one by one")
         atomic = False
-        res = git.push(plan.refspecs, atomic=False, dry_run=True)
+        res = git.push(plan.refspecs, atomic=False, dry_run=True, leases=plan.leases)
     if not res.ok and not parse_porcelain(res.stdout):
         err = classify(res, git.target)
         if isinstance(err, UserError):
@@ -396,7 +396,7 @@ def _lfs(action: Action, s: Settings, git: Git, plan: R.Plan) -> None:
 
 def _push(action: Action, git: Git, plan: R.Plan, atomic: bool) -> None:
     def attempt() -> None:
-        res = git.push(plan.refspecs, atomic=atomic)
+        res = git.push(plan.refspecs, atomic=atomic, leases=plan.leases)
         action.info(res.stdout.strip())
         if res.ok:
             return
@@ -405,6 +405,13 @@ def _push(action: Action, git: Git, plan: R.Plan, atomic: bool) -> None:
         if rejected:
             hook = remote_messages(res.stderr)
             refs = ", ".join(f"{ln.dst} {ln.summary}" for ln in rejected)
+            if all(("stale info" in ln.summary or "fetch first" in ln.summary or "non-fast-forward" in ln.summary)
+                   for ln in rejected):
+                raise UserError(
+                    "The Bitbucket repository changed while mirroring (" + ", ".join(ln.dst for ln in rejected)
+                    + "): someone or another mirror run pushed to it." + (" Nothing was changed." if atomic else ""),
+                    "re-run the mirror; give the mirror job a `concurrency:` group so runs never overlap, and "
+                    "do not push to the mirror directly.")
             protected = any("hook" in ln.summary or "protected" in ln.summary or "restriction" in ln.summary
                             or "declined" in ln.summary for ln in rejected)
             raise UserError(
