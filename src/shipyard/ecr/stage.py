@@ -183,8 +183,7 @@ def run(action: Action) -> None:
 
     results: list[RegionResult] = []
     for region in cfg.regions:
-        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds,
-                         aws.retry_mode(action.env))
+        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
         if cfg.repository:
             state = repo_mod.ensure_repository(
                 action, ecr, cfg.repository, registry_id, cfg.settings, create=cfg.create, enforce=cfg.enforce,
@@ -217,7 +216,7 @@ def run(action: Action) -> None:
 
     assert cfg.repository is not None
     with tempfile.TemporaryDirectory(prefix="shipyard-ecr-", dir=action.env.get("RUNNER_TEMP") or None) as tmp:
-        manifest, digest = _publish_all(action, cfg, results, Path(tmp), creds)
+        digest = _publish_all(action, cfg, results, Path(tmp), creds).digest
 
     image_uri = f"{registry_host}/{cfg.repository}@{digest}"
     summary.key_values([("image", image_uri), ("identity", arn or account),
@@ -228,7 +227,6 @@ def run(action: Action) -> None:
         for tag, status in r.tags.items():
             rows.append((r.region, tag, status))
     summary.table(["region", "tag", "result"], rows)
-    del manifest
 
     if cfg.scan and not cfg.dry_run:
         _scan_gate(action, cfg, primary, registry_id, digest, creds)
@@ -272,8 +270,19 @@ def _mutability(cfg: Config, state: repo_mod.RepoState, ecr: Any, action: Action
                            [str(f.get("filter")) for f in repo.get("imageTagMutabilityExclusionFilters") or []])
 
 
+@dataclass
+class _Target:
+    region: RegionResult
+    ecr: Any
+    client: Any
+    mutability: push.Mutability
+    plan: list[push.TagResult]
+
+
 def _publish_all(action: Action, cfg: Config, results: list[RegionResult], tmp: Path,
-                 creds: aws.AwsCredentials | None) -> tuple[Manifest, str]:
+                 creds: aws.AwsCredentials | None) -> Manifest:
+    """Plan every region first (so a tag conflict anywhere stops the run before anything is written), then push
+    the primary region and the replicas, then confirm the tags on each region's ECR API."""
     assert cfg.repository is not None
     repo = cfg.repository
     staged: Path | None = None
@@ -284,52 +293,52 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], tmp: 
         if cfg.digest and cfg.digest != manifest.digest:
             action.info(f"source image stages as {manifest.digest} (the build reported {cfg.digest}; "
                         "the registry format/compression differs, the pushed digest is what counts)")
-    upstream: tuple[str, bool] | None = None  # docker:// source for replicas when nothing is staged
-    for index, r in enumerate(results):
+    standard = push.Mutability(cfg.settings.mutability, [f["filter"] for f in cfg.settings.exclusion_filters])
+    upstream: tuple[str, bool] | None = None  # where replicas copy from when nothing was staged
+    targets: list[_Target] = []
+    for r in results:
         assert r.login is not None
-        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds,
-                         aws.retry_mode(action.env))
+        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
         client = push.registry_client(action, r.login)
-        mutability = _mutability(cfg, r.state, ecr, action) if not (cfg.dry_run and r.state.created) else \
-            push.Mutability(cfg.settings.mutability, [f["filter"] for f in cfg.settings.exclusion_filters])
-        existing = push.data_plane_tags(client, repo, cfg.tags) if not (cfg.dry_run and r.state.created) else {}
+        not_there_yet = cfg.dry_run and r.state.created
+        mutability = standard if not_there_yet else _mutability(cfg, r.state, ecr, action)
+        existing = {} if not_there_yet else push.data_plane_tags(client, repo, cfg.tags)
         if manifest is None:
             manifest = _manifest_from_registry(action, cfg, client, existing)
             upstream = (f"docker://{r.login.data_host}/{repo}@{manifest.digest}", r.login.insecure)
-        plan = push.plan(repo, cfg.tags, manifest.digest, existing, mutability)
-        to_write = [p.tag for p in plan if p.status in ("pushed", "moved")]
+        targets.append(_Target(r, ecr, client, mutability, push.plan(repo, cfg.tags, manifest.digest, existing,
+                                                                     mutability)))
+    assert manifest is not None
+    for index, t in enumerate(targets):
+        r = t.region
+        assert r.login is not None
         if cfg.dry_run:
-            for p in plan:
+            for p in t.plan:
                 r.tags[p.tag] = f"dry-run: would be {p.status}" if p.status != "present" else "present"
             continue
-        if to_write:
-            have_manifest = client.head_manifest(repo, manifest.digest) is not None
-            if not have_manifest:
-                if staged is not None:
-                    source, src_insecure = f"dir:{staged}", False
-                elif upstream is not None and index > 0:
-                    source, src_insecure = upstream
-                else:
-                    raise UserError(f"{repo}@{manifest.digest} is not in {r.login.registry} and there is no "
-                                    "source-image to push it from.", "pass source-image.")
-                push.upload(action, source, r.login, repo, to_write[0], manifest.digest, src_insecure)
-                r.tags[to_write[0]] = "pushed" if plan[[p.tag for p in plan].index(to_write[0])].status == "pushed" \
-                    else "moved"
-                rest = to_write[1:]
+        to_write = [p for p in t.plan if p.status in ("pushed", "moved")]
+        if to_write and t.client.head_manifest(repo, manifest.digest) is None:
+            if staged is not None:
+                source, src_insecure = f"dir:{staged}", False
+            elif upstream is not None and index > 0:
+                source, src_insecure = upstream
             else:
-                rest = to_write
-            for tag in rest:
-                client.put_manifest(repo, tag, manifest)
-                r.tags[tag] = "tagged (server-side)"
-        for p in plan:
+                raise UserError(f"{repo}@{manifest.digest} is not in {r.login.registry} and there is no "
+                                "source-image to push it from.", "pass source-image.")
+            first = to_write.pop(0)
+            push.upload(action, source, r.login, repo, first.tag, manifest.digest, src_insecure)
+            r.tags[first.tag] = first.status
+        for p in to_write:
+            t.client.put_manifest(repo, p.tag, manifest)
+            r.tags[p.tag] = f"{'moved' if p.status == 'moved' else 'tagged'} (server-side)"
+        for p in t.plan:
             r.tags.setdefault(p.tag, "already present (same digest)")
-        outcome = push.confirm_tags(action, ecr, repo, r.state.registry_id, manifest, cfg.tags, mutability)
+        outcome = push.confirm_tags(action, t.ecr, repo, r.state.registry_id, manifest, cfg.tags, t.mutability)
         for tag, what in outcome.items():
             if what == "registered":
                 r.tags[tag] += "; registered via PutImage"
         action.info(f"{r.region}: {repo}@{manifest.digest} tags {', '.join(cfg.tags)} in place")
-    assert manifest is not None
-    return manifest, manifest.digest
+    return manifest
 
 
 def _manifest_from_registry(action: Action, cfg: Config, client: Any, existing: dict[str, str | None]) -> Manifest:
@@ -361,8 +370,7 @@ def _manifest_from_registry(action: Action, cfg: Config, client: Any, existing: 
 def _scan_gate(action: Action, cfg: Config, primary: RegionResult, registry_id: str, digest: str,
                creds: aws.AwsCredentials | None) -> None:
     assert cfg.repository is not None
-    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds,
-                         aws.retry_mode(action.env))
+    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
     with action.group("Scan gate"):
         result = scan.gate(action, ecr, cfg.repository, registry_id, digest, threshold=cfg.threshold,
                            allow_items=cfg.allow, timeout=cfg.scan_timeout, interval=cfg.scan_interval)
