@@ -356,3 +356,12 @@ def test_role_chaining_from_runner_credentials(stage: Stage) -> None:
                   role_to_assume=ROLE, role_chaining="true", role_session_name="ci-runner")
     assert r.code == 0, r.output
     assert "assumed-role/github-deploy/ci-runner" in r.output and "environment (AWS_*) → " + ROLE in r.output
+
+
+def test_unreachable_data_plane_is_one_clear_error(image_stage: Stage) -> None:
+    from tests.stack.ports import free_port
+
+    st = image_stage
+    r = st.run(tags="v1", source_image=st.images.first, registry_endpoint=f"http://127.0.0.1:{free_port()}")
+    assert r.code == 1 and "internal error" not in r.output, r.output
+    assert "The registry data plane is unreachable" in r.output and "registry-endpoint" in r.output

@@ -100,8 +100,12 @@ def _skopeo(action: Action, args: list[str], what: str, timeout: float = 1800) -
                         "install it (`sudo apt-get install -y skopeo`; GitHub's Ubuntu runners have it), or let the "
                         "build stage push and omit source-image.")
     action.debug(f"skopeo {' '.join(args)}")
-    proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout, env=dict(action.env),
-                          stdin=subprocess.DEVNULL, check=False)
+    try:
+        proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout,
+                              env=dict(action.env), stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{what} did not finish within {timeout / 60:.0f} minutes.",
+                        "check the network path to the registry (VPC endpoint, proxy) and re-run.")
     if proc.returncode != 0:
         detail = action._scrub(proc.stderr.strip()[-1500:])
         low = detail.lower()

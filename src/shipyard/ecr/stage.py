@@ -19,7 +19,7 @@ from typing import Any
 
 from shipyard.ecr import aws, login, push, scan
 from shipyard.ecr import repository as repo_mod
-from shipyard.oci import Manifest, sha256_digest
+from shipyard.oci import Manifest, RegistryError, RegistryUnreachable, sha256_digest
 from shipyard.runtime import Action, UserError, run_stage
 
 SEVERITY_CHOICES = [*scan.SEVERITIES[:5], "none"]
@@ -216,7 +216,15 @@ def run(action: Action) -> None:
 
     assert cfg.repository is not None
     with tempfile.TemporaryDirectory(prefix="shipyard-ecr-", dir=action.env.get("RUNNER_TEMP") or None) as tmp:
-        digest = _publish_all(action, cfg, results, Path(tmp), creds).digest
+        try:
+            digest = _publish_all(action, cfg, results, Path(tmp), creds).digest
+        except RegistryUnreachable as exc:
+            raise UserError(f"The registry data plane is unreachable ({exc}).",
+                            "check registry-endpoint (VPC endpoint DNS/security groups) and the runner's network; "
+                            "re-run if it was a blip.")
+        except RegistryError as exc:
+            raise UserError(f"The registry answered something unexpected: {exc}.",
+                            "re-run; if it persists check the repository in the ECR console.")
 
     image_uri = f"{registry_host}/{cfg.repository}@{digest}"
     summary.key_values([("image", image_uri), ("identity", arn or account),
