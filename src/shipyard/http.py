@@ -32,6 +32,10 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+class _Stop(Exception):
+    """before_retry said the call must not be sent again and there is no response to hand back."""
+
+
 class Client:
     """A thin wrapper over a ``requests.Session`` with a base URL, default headers and retries."""
 
@@ -89,10 +93,15 @@ class Client:
         kwargs.setdefault("timeout", self.timeout)
         url = self.url(path)
         last: list[requests.Response] = []
+        tried = [0]
 
         def once() -> requests.Response:
-            if last and before_retry is not None and not before_retry():
-                return last[-1]
+            # A timed-out or 5xx'd write may still have been applied: ask before sending it again.
+            if tried[0] and before_retry is not None and not before_retry():
+                if last:
+                    return last[-1]
+                raise _Stop(f"{method} {path}: not re-sent (the earlier attempt was applied)")
+            tried[0] += 1
             self.requests_made += 1
             try:
                 response = self.session.request(method, url, **kwargs)
@@ -114,6 +123,8 @@ class Client:
                 attempts=self.attempts,
                 max_elapsed=self.max_elapsed if max_elapsed is None else max_elapsed,
             )
+        except _Stop as exc:
+            raise TransientError(str(exc)) from exc
         except TransientError:
             if last:
                 return last[-1]

@@ -182,6 +182,13 @@ class RateLimiter:
             return max(0.0, self.window - (now - start))
 
 
+class _Server(ThreadingHTTPServer):
+    # Set before the socket listens (an attribute set afterwards leaves the backlog at 5): bursts of
+    # concurrent clients must queue, not see connection resets.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class DoubleServer:
     """Base class: a threaded HTTP server on 127.0.0.1 with routing, faults and a transcript."""
 
@@ -196,9 +203,7 @@ class DoubleServer:
             fn = getattr(type(self), attr, None)
             for method, pattern in getattr(fn, "_routes", []):
                 self._routes.append((method, pattern, fn))  # type: ignore[arg-type]
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
+        self._server = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------- control
