@@ -365,3 +365,27 @@ def test_unreachable_data_plane_is_one_clear_error(image_stage: Stage) -> None:
     r = st.run(tags="v1", source_image=st.images.first, registry_endpoint=f"http://127.0.0.1:{free_port()}")
     assert r.code == 1 and "internal error" not in r.output, r.output
     assert "The registry data plane is unreachable" in r.output and "registry-endpoint" in r.output
+
+
+def test_oidc_endpoint_503_is_retried(stage: Stage, oidc: OidcDouble) -> None:
+    oidc.inject("status", 503, count=1)
+    r = stage.run(env=oidc.env(), role_to_assume=ROLE, aws_access_key_id="", aws_secret_access_key="",
+                  login_only="true")
+    assert r.code == 0, r.output
+    assert [c.status for c in oidc.calls("GET")] == [503, 200]
+
+
+def test_cli_runs_the_same_stage(stage: Stage) -> None:
+    import subprocess
+    import sys
+
+    env = {**stage.base_env(), "PYTHONPATH": "src", "AWS_ACCESS_KEY_ID": "AKIACLI0000000001",
+           "AWS_SECRET_ACCESS_KEY": "cli-secret-value", "PATH": os.environ["PATH"]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipyard", "ecr-push", "--login-only", "--aws-region", "us-east-1",
+         "--repository", "team/cli", "--endpoint-url", stage.moto.endpoint_url, "--sts-endpoint-url",
+         stage.moto.endpoint_url, "--docker-login", "false"],
+        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"output repository-uri={ECR_HOST}/team/cli" in proc.stdout
+    assert "cli-secret-value" not in proc.stdout + proc.stderr
