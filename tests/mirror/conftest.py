@@ -140,7 +140,9 @@ class World:
         summary = self.tmp / f"summary-{uuid.uuid4().hex[:6]}.md"
         env["GITHUB_STEP_SUMMARY"] = str(summary)
         action = Action(env, out, sleep=sleeps.append)
+        source_before = self.source_refs()
         code = run_stage(run, action, name="bitbucket-mirror")
+        assert self.source_refs() == source_before, "the mirror modified the source repository"
         text = summary.read_text() if summary.exists() else ""
         return Result(code, out.getvalue(), dict(action.outputs), sleeps, text)
 
