@@ -235,3 +235,39 @@ def test_call_turns_access_denied_into_the_iam_action() -> None:
     with pytest.raises(UserError) as err:
         aws.call(action(), Denied(), "create_repository", repositoryName="x")
     assert "ecr:CreateRepository" in err.value.message
+
+
+class FakePutImageEcr:
+    """Real ECR's answers: ImageTagAlreadyExistsException for an immutable tag on another digest."""
+
+    def __init__(self, existing: dict[str, str], code: str) -> None:
+        self.existing = existing
+        self.code = code
+        self.put: list[str] = []
+
+    def put_image(self, **params: str) -> dict[str, object]:
+        tag = params["imageTag"]
+        if tag in self.existing:
+            raise _ClientError(self.code, f"tag {tag} exists")
+        self.put.append(tag)
+        return {"image": {}}
+
+    def describe_images(self, **params: object) -> dict[str, object]:
+        tag = params["imageIds"][0]["imageTag"]  # type: ignore[index]
+        return {"imageDetails": [{"imageDigest": self.existing[tag]}]}
+
+
+@pytest.mark.parametrize("code", ["ImageTagAlreadyExistsException", "ImageAlreadyExistsException"])
+def test_confirm_tags_handles_both_already_exists_exceptions(code: str) -> None:
+    from shipyard.oci import Manifest
+
+    new, old = "sha256:" + "b" * 64, "sha256:" + "a" * 64
+    manifest = Manifest(new, "application/vnd.oci.image.manifest.v1+json", b"{}")
+    immutable = push.Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*"])
+    same = FakePutImageEcr({"v1": new}, code)
+    assert push.confirm_tags(action(), same, "team/svc", "123456789012", manifest, ["v1", "v2"], immutable) == \
+        {"v1": "confirmed", "v2": "registered"}
+    other = FakePutImageEcr({"v1": old}, code)
+    with pytest.raises(push.TagConflict) as err:
+        push.confirm_tags(action(), other, "team/svc", "123456789012", manifest, ["v1"], immutable)
+    assert old in err.value.message and new in err.value.message
