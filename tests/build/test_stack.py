@@ -209,3 +209,19 @@ def test_buildah_registry_cache_survives_an_empty_runner(tmp_path: Path, registr
     assert second.code == 0, second.output
     assert second.outputs["skipped"] == "false"
     assert "--> Using cache" in second.output and "cache hits 1/" in second.summary
+
+
+def test_multi_platform_index(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                              base_image: str) -> None:
+    """Two platforms -> one OCI index (buildah --manifest, manifest push --all), every tag on the index."""
+    repo = make_repo(tmp_path / "go", "go-service")
+    inputs = _host_inputs(registry, "multi", base_image, platforms="linux/amd64,linux/arm64")
+    result = run_build(inputs, gh_env(repo, buildah_env))
+    assert result.code == 0, result.output
+    index, digest = registry.manifest("examples/multi", "main")
+    assert digest == result.outputs["digest"]
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    archs = sorted(m["platform"]["architecture"] for m in index["manifests"])
+    assert archs == ["amd64", "arm64"]
+    again = run_build(inputs, gh_env(repo, buildah_env, GITHUB_REF="refs/heads/other"))
+    assert again.outputs["skipped"] == "true" and registry.manifest("examples/multi", "other")[1] == digest

@@ -32,7 +32,8 @@ class BuildSpec:
     cache_ref: str = ""  # registry cache reference (buildx: repo:buildcache; buildah: a repository)
     cache_scope: str = ""  # gha scope
     provenance: bool = False
-    insecure: bool = False
+    insecure: bool = False  # --tls-verify=false for the whole build (pulls too): only when asked
+    push_insecure: bool = False  # the push target is plain HTTP (asked, or a loopback registry)
     ignorefile: Path | None = None
     metadata_file: Path | None = None
     manifest_name: str = ""  # buildah multi-platform: local manifest list name
@@ -90,7 +91,9 @@ def buildah_push_command(spec: BuildSpec, destination: str, digest_file: Path) -
     else:
         cmd = ["buildah", "push", "--format", "oci", "--digestfile", str(digest_file)]
         source = spec.tags[0]
-    if spec.insecure:
+    if spec.insecure or spec.push_insecure:
+        # `buildah manifest push` ignores `insecure = true` in registries.conf (1.28: it even exits 0 after
+        # failing the first image), so a plain-HTTP target needs the flag explicitly
         cmd.append("--tls-verify=false")
     return [*cmd, source, f"docker://{destination}"]
 

@@ -246,7 +246,8 @@ def _generate_host(detection: Detection, bases: Mapping[str, str], head: str) ->
     user = f"USER {APP_UID}:{APP_UID}\n"
     if lang == "go":
         port = 8080
-        body = f"COPY app /app\nUSER 65532:65532\nEXPOSE {port}\nENTRYPOINT [\"/app\"]\n"
+        body = ("ARG TARGETOS TARGETARCH\nCOPY app-${TARGETOS}-${TARGETARCH} /app\nUSER 65532:65532\n"
+                f"EXPOSE {port}\nENTRYPOINT [\"/app\"]\n")
     elif lang == "node":
         port = 3000
         body = (f"ENV NODE_ENV=production PORT={port}\nWORKDIR /app\nCOPY app/ /app/\n{user}EXPOSE {port}\n"

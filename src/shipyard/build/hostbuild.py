@@ -46,6 +46,14 @@ def toolchain_version(detection: Detection, env: Mapping[str, str]) -> str:
     return (proc.stdout + proc.stderr).strip().splitlines()[0] if (proc.stdout + proc.stderr).strip() else ""
 
 
+def _go_env(name: str, env: Mapping[str, str]) -> str:
+    try:
+        return subprocess.run(["go", "env", name], capture_output=True, text=True, timeout=60, env=dict(env),
+                              check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
 def copy_context(context: Path, files: ContextFiles, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for path, mode, _blob in files.entries:
@@ -79,7 +87,7 @@ def stage(
     *,
     env: Mapping[str, str],
     emit: Callable[[str], None],
-    platform: str = "",
+    platforms: Sequence[str] = (),
     install_command: str | None = None,
     build_command: str | None = None,
 ) -> None:
@@ -96,11 +104,14 @@ def stage(
     copy_context(context, files, work)
     run_env = dict(env)
     if lang == "go":
-        arch = [*platform.split("/"), "", ""][1] or "amd64"
-        run_env.update({"CGO_ENABLED": "0", "GOOS": "linux", "GOARCH": arch})
-        run_env.setdefault("GOFLAGS", "-mod=mod")
-        _run(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(dest / "app"),
-              str(detection.details.get("main") or ".")], work, run_env, emit, "go build")
+        # one static binary per target platform (app-<os>-<arch>); the Dockerfile picks $TARGETOS-$TARGETARCH
+        targets = list(platforms) or [f"linux/{_go_env('GOARCH', run_env) or 'amd64'}"]
+        for target in targets:
+            os_name, arch = ([*target.split("/"), "", ""])[:2]
+            run_env.update({"CGO_ENABLED": "0", "GOOS": os_name or "linux", "GOARCH": arch or "amd64"})
+            run_env.setdefault("GOFLAGS", "-mod=mod")
+            _run(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(dest / f"app-{os_name}-{arch}"),
+                  str(detection.details.get("main") or ".")], work, run_env, emit, f"go build ({target})")
     elif lang in ("node", "spa"):
         has_lock = bool(detection.details.get("lockfile"))
         production = lang == "node"

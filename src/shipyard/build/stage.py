@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shipyard.build import builders, content, dockerfiles, hostbuild, tags
 from shipyard.build.detect import LANGUAGES, Detection, detect
-from shipyard.oci import ImageRef, RegistryClient, RegistryError, RegistryUnreachable
+from shipyard.oci import ImageRef, RegistryClient, RegistryError, RegistryUnreachable, is_loopback
 from shipyard.runtime import Action, UserError, format_duration, run_stage
 
 DEFAULT_IGNORE = [".git", ".github", "**/node_modules", "**/__pycache__", "**/*.pyc", ".venv", "target", "build",
@@ -282,7 +282,7 @@ def run(action: Action) -> None:
             build_context.mkdir()
             with action.group(f"Build {service} on the runner ({p.detection.label})"):
                 hostbuild.stage(p.detection, p.context, files, build_context, env=action.env,
-                                emit=action.info, platform=platforms[0] if platforms else "",
+                                emit=action.info, platforms=platforms,
                                 install_command=action.input("install-command"),
                                 build_command=action.input("build-command"))
         spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
@@ -303,7 +303,20 @@ def run(action: Action) -> None:
         _summary(action, service, language, builder, dockerfile_label, chash, refs, digest, size,
                  action.clock() - started, result)
     finally:
+        if builder == "buildah" and len(platforms) > 1:
+            _remove_manifest_list(action, f"localhost/shipyard-manifest-{temp_root.name.lower().replace('_', '-')}")
         shutil.rmtree(temp_root, ignore_errors=True)
+
+
+def _remove_manifest_list(action: Action, name: str) -> None:
+    """The local manifest list of a multi-platform buildah build is per run: remove it (images stay cached)."""
+    import subprocess
+
+    try:
+        subprocess.run(["buildah", "manifest", "rm", name], env=action.env, capture_output=True, timeout=60,
+                       check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _spec(p: Plan, refs: list[str], build_args: dict[str, str], target: str | None, platforms: list[str],
@@ -326,8 +339,9 @@ def _spec(p: Plan, refs: list[str], build_args: dict[str, str], target: str | No
     return builders.BuildSpec(
         context=build_context, dockerfile=dockerfile, tags=refs, build_args=build_args, labels=labels,
         target=target, platforms=platforms, push=push, cache=cache, cache_ref=cache_ref, cache_scope=service,
-        provenance=provenance, insecure=insecure, ignorefile=ignorefile if builder == "buildah" else None,
-        metadata_file=temp_root / "metadata.json", manifest_name=f"shipyard-{service}-{p.image.repository}",
+        provenance=provenance, insecure=insecure, push_insecure=insecure or is_loopback(p.image.registry),
+        ignorefile=ignorefile if builder == "buildah" else None, metadata_file=temp_root / "metadata.json",
+        manifest_name=f"localhost/shipyard-manifest-{temp_root.name.lower().replace('_', '-')}",
     )
 
 
@@ -386,6 +400,12 @@ def _push(action: Action, builder: str, spec: builders.BuildSpec, client: Regist
             raise UserError(f"pushing {spec.tags[0]} failed:\n" + "\n".join(result.lines[-10:]),
                             "check that the registry is reachable and the repository exists.")
     digest = digest_file.read_text().strip()
+    if not digest:  # `buildah manifest push` of some versions leaves the digest file empty: ask the registry
+        info = client.head_manifest(image.repository, tag_list[0])
+        if info is None:
+            raise UserError(f"the push of {spec.tags[0]} reported success but the registry does not have it.",
+                            "check the registry's storage and that nothing deletes tags right after a push.")
+        digest = info.digest
     if len(tag_list) > 1:
         client.retag(image.repository, digest, tag_list[1:])
     return digest
