@@ -225,3 +225,21 @@ def test_multi_platform_index(tmp_path: Path, registry: Registry, buildah_env: d
     assert archs == ["amd64", "arm64"]
     again = run_build(inputs, gh_env(repo, buildah_env, GITHUB_REF="refs/heads/other"))
     assert again.outputs["skipped"] == "true" and registry.manifest("examples/multi", "other")[1] == digest
+
+
+def test_cli_runs_the_same_stage(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                 base_image: str) -> None:
+    import os
+    import sys
+
+    repo = make_repo(tmp_path / "go", "go-service")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    env.update(buildah_env)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    args = [sys.executable, "-m", "shipyard", "build", "--image", f"{registry.host}/examples/cli",
+            "--context", str(repo), "--builder", "buildah", "--build-mode", "host",
+            "--base-images", f"runtime={base_image}", "--dry-run", "true"]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dry run: would run buildah build --layers" in proc.stdout
+    assert "output skipped=false" in proc.stdout and "output content-hash=" in proc.stdout
