@@ -271,3 +271,13 @@ def test_confirm_tags_handles_both_already_exists_exceptions(code: str) -> None:
     with pytest.raises(push.TagConflict) as err:
         push.confirm_tags(action(), other, "team/svc", "123456789012", manifest, ["v1"], immutable)
     assert old in err.value.message and new in err.value.message
+
+
+def test_scan_on_push_gets_a_grace_period_before_a_manual_scan() -> None:
+    ecr = FakeScanEcr()
+    sleeps: list[float] = []
+    a = Action(env={}, out=io.StringIO(), sleep=sleeps.append, clock=lambda: sum(sleeps))
+    result = scan.gate(a, ecr, "team/svc", "123456789012", "sha256:" + "a" * 64, threshold="CRITICAL",
+                       allow_items=[], timeout=60, interval=2, scan_on_push=True)
+    assert ecr.calls == ["describe", "describe", "describe"]  # no manual scan spent
+    assert result.status == "COMPLETE" and result.blocking == []

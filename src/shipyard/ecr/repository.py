@@ -188,6 +188,7 @@ class RepoState:
     registry_id: str
     created: bool = False
     drift: list[Drift] = field(default_factory=list)
+    scan_on_push: bool = False
 
 
 def _describe(action: Action, ecr: Any, name: str, registry_id: str | None) -> dict[str, Any] | None:
@@ -223,7 +224,7 @@ def ensure_repository(action: Action, ecr: Any, name: str, registry_id: str | No
             )
         if dry_run:
             action.info(f"dry-run: would create repository {name} in {reg} ({region})")
-            return RepoState(name, uri, "", reg, created=True)
+            return RepoState(name, uri, "", reg, created=True, scan_on_push=settings.scan_on_push)
         params: dict[str, Any] = _with_registry({
             "repositoryName": name,
             "imageTagMutability": settings.mutability,
@@ -254,8 +255,10 @@ def ensure_repository(action: Action, ecr: Any, name: str, registry_id: str | No
                                   registry_id))
             action.info(f"created repository {repo['repositoryUri']} ({settings.mutability}, scan on push "
                         f"{str(settings.scan_on_push).lower()}, {settings.encryption})")
-            return RepoState(name, repo["repositoryUri"], repo["repositoryArn"], repo["registryId"], created=True)
-    state = RepoState(name, repo["repositoryUri"], repo["repositoryArn"], repo["registryId"])
+            return RepoState(name, repo["repositoryUri"], repo["repositoryArn"], repo["registryId"], created=True,
+                             scan_on_push=settings.scan_on_push)
+    state = RepoState(name, repo["repositoryUri"], repo["repositoryArn"], repo["registryId"],
+                      scan_on_push=bool((repo.get("imageScanningConfiguration") or {}).get("scanOnPush")))
     try:
         lifecycle = call(action, ecr, "get_lifecycle_policy",
                          **_with_registry({"repositoryName": name}, registry_id)).get("lifecyclePolicyText")
@@ -268,6 +271,8 @@ def ensure_repository(action: Action, ecr: Any, name: str, registry_id: str | No
     state.drift = compute_drift(settings, repo, lifecycle, tags)
     if state.drift and enforce and not dry_run:
         fix_drift(action, ecr, state, settings, registry_id)
+        if any(d.setting == "scan on push" for d in state.drift):
+            state.scan_on_push = settings.scan_on_push
     return state
 
 

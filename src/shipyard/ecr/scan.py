@@ -131,9 +131,18 @@ def _describe_all(action: Action, ecr: Any, repository: str, registry_id: str, d
     return first
 
 
-def wait_for_scan(action: Action, ecr: Any, repository: str, registry_id: str, digest: str, *,
-                  timeout: float, interval: float = 5.0) -> tuple[str, dict[str, Any], float]:
-    """(status, response, seconds waited). Starts a scan when none exists. Bounded by ``timeout``."""
+SCAN_ON_PUSH_GRACE_POLLS = 3
+
+
+def wait_for_scan(
+    action: Action, ecr: Any, repository: str, registry_id: str, digest: str, *,
+    timeout: float, interval: float = 5.0, scan_on_push: bool = False,
+) -> tuple[str, dict[str, Any], float]:
+    """(status, response, seconds waited). Bounded by ``timeout``.
+
+    When no scan exists: with scan on push, give ECR a few polls to start it (a manual scan would spend the
+    one-per-day quota); then start one.
+    """
     start = action.clock()
     started = False
     polls = 0
@@ -142,11 +151,11 @@ def wait_for_scan(action: Action, ecr: Any, repository: str, registry_id: str, d
         try:
             response = _describe_all(action, ecr, repository, registry_id, digest)
         except Exception as exc:
-            if error_code(exc) != "ScanNotFoundException" or started:
-                if error_code(exc) == "ScanNotFoundException":
-                    response = {"imageScanStatus": {"status": "PENDING"}}
-                else:
-                    raise
+            if error_code(exc) != "ScanNotFoundException":
+                raise
+            grace = scan_on_push and polls <= SCAN_ON_PUSH_GRACE_POLLS
+            if started or grace:
+                response = {"imageScanStatus": {"status": "PENDING"}}
             else:
                 started = True
                 try:
@@ -174,12 +183,13 @@ def wait_for_scan(action: Action, ecr: Any, repository: str, registry_id: str, d
 
 
 def gate(action: Action, ecr: Any, repository: str, registry_id: str, digest: str, *, threshold: str | None,
-         allow_items: Sequence[str], timeout: float, interval: float, today: dt.date | None = None) -> ScanResult:
+         allow_items: Sequence[str], timeout: float, interval: float, today: dt.date | None = None,
+         scan_on_push: bool = False) -> ScanResult:
     allow, expired = parse_allowlist(allow_items, today or dt.date.today())
     for entry in expired:
         action.warning(f"allow-cves: the exception for {entry.id} expired on {entry.until}; it no longer applies")
     status, response, waited = wait_for_scan(action, ecr, repository, registry_id, digest, timeout=timeout,
-                                             interval=interval)
+                                             interval=interval, scan_on_push=scan_on_push)
     description = str((response.get("imageScanStatus") or {}).get("description") or "")
     if status != "COMPLETE" and status != "ACTIVE":
         result = ScanResult(status, expired_allows=expired, waited=waited, description=description)

@@ -381,7 +381,8 @@ def _scan_gate(action: Action, cfg: Config, primary: RegionResult, registry_id: 
     ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
     with action.group("Scan gate"):
         result = scan.gate(action, ecr, cfg.repository, registry_id, digest, threshold=cfg.threshold,
-                           allow_items=cfg.allow, timeout=cfg.scan_timeout, interval=cfg.scan_interval)
+                           allow_items=cfg.allow, timeout=cfg.scan_timeout, interval=cfg.scan_interval,
+                           scan_on_push=primary.state.scan_on_push)
     summary = action.summary.heading("Scan", 4)
     action.set_output("scan-status", result.status)
     if result.status == "TIMEOUT":
