@@ -58,12 +58,13 @@ def test_new_branch_and_tag_then_deleted_branch_pruned(seeded: World) -> None:
 
 def test_keep_deleted_moves_branch_under_backup(seeded: World) -> None:
     w = seeded
-    assert w.mirror().ok
+    checkout = w.checkout()  # the same checkout twice: the deleted tip is still in its object store
+    assert w.mirror(checkout).ok
     old = w.source_refs()["refs/heads/feature/x"]
     git("push", "-q", w.src_url, ":refs/heads/feature/x", cwd=w.work,
         env={"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
              "GIT_CONFIG_VALUE_0": f"Authorization: Bearer {w.src_token}"})
-    res = w.mirror(keep_deleted=True)
+    res = w.mirror(checkout, keep_deleted=True)
     assert res.ok, res.output
     target = w.target_refs()
     backups = {r: s for r, s in target.items() if r.startswith("refs/backup/")}

@@ -55,13 +55,12 @@ def test_plan_without_prune_keeps_extra_refs() -> None:
 def test_keep_deleted_backs_up_deleted_and_rewritten_tips() -> None:
     desired = {"refs/heads/main": C}
     target = {"refs/heads/main": A, "refs/heads/gone": B, "refs/backup/2026-11-25/heads/gone": D}
-    plan = R.plan_push(desired, target, is_fast_forward=lambda o, n: False, keep_deleted=True, stamp="2026-11-25",
-                       target_local_ref=lambda r: "refs/tgt/" + r[5:])
+    plan = R.plan_push(desired, target, is_fast_forward=lambda o, n: False, keep_deleted=True, stamp="2026-11-25")
     rows = [(c.ref, c.action, c.refspec) for c in plan.changes]
-    assert ("refs/backup/2026-11-25/heads/main", "backup", "refs/tgt/heads/main:refs/backup/2026-11-25/heads/main") in rows
+    assert ("refs/backup/2026-11-25/heads/main", "backup", f"{A}:refs/backup/2026-11-25/heads/main") in rows
     # the same day's backup name is taken by another commit: a suffix keeps both
     assert ("refs/backup/2026-11-25/heads/gone-2", "backup",
-            "refs/tgt/heads/gone:refs/backup/2026-11-25/heads/gone-2") in rows
+            f"{B}:refs/backup/2026-11-25/heads/gone-2") in rows
     assert ("refs/heads/gone", "delete", ":refs/heads/gone") in rows
     assert ("refs/heads/main", "force", "+refs/heads/main:refs/heads/main") in rows
 

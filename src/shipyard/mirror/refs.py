@@ -93,21 +93,19 @@ def plan_push(
     keep_deleted: bool = False,
     stamp: str = "",
     local_ref: Callable[[str], str] | None = None,
-    target_local_ref: Callable[[str], str] | None = None,
 ) -> Plan:
     """The refspecs that turn the target's branches and tags into ``desired``.
 
     ``desired`` must come from a complete view of the source (``git ls-remote``/a verified fetch); ``target``
     is the target's full ``ls-remote``. ``local_ref(ref)`` names the local ref holding the source's commit
-    (the fetch namespace); ``target_local_ref(ref)`` the local copy of a target ref that must be kept under
-    ``refs/backup/`` (fetched from the target first). Plain refspecs for fast-forwards and new refs, ``+`` only
-    for rewritten history, ``:ref`` deletes.
+    (the fetch namespace). A ref kept under ``refs/backup/`` is pushed from its old commit id, which the caller
+    makes sure is present locally (fetched from the target when the source no longer has it). Plain refspecs
+    for fast-forwards and new refs, ``+`` only for rewritten history, ``:ref`` deletes.
     """
     for ref in desired:
         if not mirrorable(ref):
             raise ValueError(f"refusing to mirror {ref}: only refs/heads/* and refs/tags/* are mirrored")
     src = local_ref or (lambda r: r)
-    kept = target_local_ref or (lambda r: r)
     current = heads_and_tags(target)
     plan = Plan()
     taken = dict(target)
@@ -124,7 +122,7 @@ def plan_push(
             if keep_deleted:
                 backup = backup_ref(ref, stamp, taken, old)
                 taken[backup] = old
-                plan.changes.append(Change(backup, None, old, "backup", f"{kept(ref)}:{backup}", f"old tip of {ref}"))
+                plan.changes.append(Change(backup, None, old, "backup", f"{old}:{backup}", f"old tip of {ref}"))
                 note += f"; old tip kept as {backup}"
             plan.changes.append(Change(ref, old, new, "force", f"+{src(ref)}:{ref}", note))
     if prune:
@@ -135,7 +133,7 @@ def plan_push(
                 backup = backup_ref(ref, stamp, taken, old)
                 taken[backup] = old
                 if target.get(backup) != old:
-                    plan.changes.append(Change(backup, None, old, "backup", f"{kept(ref)}:{backup}", f"kept {ref}"))
+                    plan.changes.append(Change(backup, None, old, "backup", f"{old}:{backup}", f"kept {ref}"))
                 note = f"kept as {backup}"
             plan.changes.append(Change(ref, old, None, "delete", f":{ref}", note))
     return plan

@@ -22,7 +22,6 @@ from shipyard.mirror.auth import KINDS, Credential, app_password_warning, detect
 from shipyard.mirror.bitbucket import CLOUD_API, CLOUD_WEB, FORK_POLICIES, Bitbucket, Preflight, Repo, slugify
 from shipyard.mirror.gitops import (
     SOURCE_NS,
-    TARGET_NS,
     Endpoint,
     Git,
     classify,
@@ -313,7 +312,6 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
     plan = R.plan_push(
         desired, target_all, is_fast_forward=git.is_ancestor, prune=s.prune, keep_deleted=s.keep_deleted,
         stamp=stamp, local_ref=lambda r: SOURCE_NS + r[len("refs/"):],
-        target_local_ref=lambda r: TARGET_NS + r[len("refs/"):],
     )
     if not s.prune:
         extra = sorted(set(target) - set(desired))
