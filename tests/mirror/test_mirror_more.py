@@ -203,3 +203,11 @@ def test_deletion_is_leased_against_concurrent_changes(seeded: World, monkeypatc
     assert not res.ok
     assert "changed while mirroring (refs/heads/feature/x)" in res.output
     assert w.target_refs()["refs/heads/feature/x"] == main  # not deleted: the lease saw it move
+
+
+def test_api_token_without_user_scope_names_the_scope(seeded: World) -> None:
+    w = seeded
+    t = "ATATT" + "s" * 30
+    w.bb.add_credential("api-token", t, user=w.email, scopes=["read:repository:bitbucket", "write:repository:bitbucket"])
+    res = w.mirror(token=t)
+    assert not res.ok and "read:user:bitbucket" in res.output

@@ -141,6 +141,13 @@ class Bitbucket:
         ws, repo = self.repo.namespace, self.repo
         if self.credential.kind in ("api-token", "app-password"):
             r = self.client.get("/2.0/user")
+            if r.status_code == 403 and self.credential.kind == "api-token":
+                raise UserError(
+                    f"The API token may not read the account it belongs to (403: {error_message(r)}).",
+                    "create the API token with the read:user:bitbucket scope (plus read:repository:bitbucket and "
+                    "write:repository:bitbucket).",
+                    input_name="token",
+                )
             if r.status_code in (401, 403, 410):
                 raise self._auth_failure(r, "GET /2.0/user")
             if r.status_code != 200:
