@@ -580,11 +580,17 @@ class RegistryClient:
         return digest
 
     def retag(self, repository: str, source: str, tags: Iterable[str]) -> Manifest:
-        """Give the manifest at ``source`` (tag or digest) every tag in ``tags``, without moving any layer."""
+        """Give the manifest at ``source`` (tag or digest) every tag in ``tags``, without moving any layer.
+
+        Tags that already point at this manifest are left alone (no write: immutable-tag repositories refuse
+        even an identical PUT)."""
         manifest = self.get_manifest(repository, source)
         if manifest is None:
             raise RegistryError(f"{repository}:{source} does not exist", 404)
         for tag in tags:
+            current = self.head_manifest(repository, tag)
+            if current is not None and current.digest == manifest.digest:
+                continue
             self.put_manifest(repository, tag, manifest)
         return manifest
 

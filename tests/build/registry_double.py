@@ -48,6 +48,7 @@ class TokenRegistryDouble(DoubleServer):
         self.manifests: dict[str, dict[str, tuple[str, bytes]]] = {}  # repo -> digest -> (type, body)
         self.tag_map: dict[str, dict[str, str]] = {}  # repo -> tag -> digest
         self.blobs: dict[str, dict[str, bytes]] = {}
+        self.immutable: set[str] = set()  # repositories whose existing tags cannot move (ECR IMMUTABLE)
 
     # -- seeding ---------------------------------------------------------------------------------------
     def add_image(self, repo: str, tag: str, config: dict[str, Any]) -> str:
@@ -148,6 +149,9 @@ class TokenRegistryDouble(DoubleServer):
         config = (data.get("config") or {}).get("digest")
         if config and config not in self.blobs.get(name, {}):
             return _err(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry")
+        if name in self.immutable and not ref.startswith("sha256:") and ref in self.tag_map.get(name, {}):
+            return _err(400, "TAG_INVALID", f"The image tag '{ref}' already exists in the '{name}' repository and "
+                        "cannot be overwritten because the repository is immutable.")
         self.manifests.setdefault(name, {})[digest] = (req.content_type, req.body)
         if not ref.startswith("sha256:"):
             self.tag_map.setdefault(name, {})[ref] = digest

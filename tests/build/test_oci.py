@@ -197,3 +197,21 @@ def test_bearer_bad_password_and_retry_after(token_registry: TokenRegistryDouble
     token_registry.inject("status", 429, match="HEAD /v2/team/app/manifests/v1", headers={"Retry-After": "3"})
     assert good.head_manifest("team/app", "v1") is not None
     assert sleeps and sleeps[0] >= 3
+
+
+def test_retag_skips_tags_already_there_and_immutable_refusal(token_registry: TokenRegistryDouble) -> None:
+    from shipyard.oci import RegistryError
+
+    first = token_registry.add_image("team/app", "v1", {"a": 1})
+    other = token_registry.add_image("team/app", "main", {"a": 2})
+    token_registry.immutable.add("team/app")
+    action, _ = make_action()
+    client = RegistryClient(action, f"127.0.0.1:{token_registry.port}",
+                            credentials=Credentials(token_registry.username, token_registry.password))
+    client.retag("team/app", first, ["v1", "new"])  # v1 already points there: no PUT, no refusal
+    puts = token_registry.calls("PUT", r"/v2/team/app/manifests/.*")
+    assert [c.path.rsplit("/", 1)[-1] for c in puts if c.status == 201] == ["new"]
+    assert other != first
+    with pytest.raises(RegistryError) as err:
+        client.retag("team/app", first, ["main"])
+    assert err.value.status == 400 and "TAG_INVALID" in str(err.value)

@@ -243,3 +243,20 @@ def test_cli_runs_the_same_stage(tmp_path: Path, registry: Registry, buildah_env
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "dry run: would run buildah build --layers" in proc.stdout
     assert "output skipped=false" in proc.stdout and "output content-hash=" in proc.stdout
+
+
+def test_build_secret_from_env_never_in_output(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                               base_image: str) -> None:
+    dockerfile = (f"FROM {base_image}\nRUN --mount=type=secret,id=npmtok echo \"secret-len=$(wc -c < "
+                  "/run/secrets/npmtok)\"\nUSER 10001\n")
+    repo = make_repo(tmp_path / "s", files={"Dockerfile": dockerfile})
+    result = run_build({"image": f"{registry.host}/examples/secret", "builder": "buildah",
+                        "secret-envs": "npmtok=NPM_TOKEN"},
+                       gh_env(repo, buildah_env, NPM_TOKEN="s3cr3t-npm-token"))
+    assert result.code == 0, result.output
+    assert "secret-len=16" in result.output and "s3cr3t-npm-token" not in result.output
+    config = registry.image_config("examples/secret", "main")
+    assert "s3cr3t-npm-token" not in json.dumps(config)
+    missing = run_build({"image": f"{registry.host}/examples/secret", "builder": "buildah",
+                         "secret-envs": "npmtok=NOT_SET_VAR"}, gh_env(repo, buildah_env))
+    assert missing.code == 1 and "NOT_SET_VAR" in missing.output

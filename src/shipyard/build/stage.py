@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shipyard.build import builders, content, dockerfiles, hostbuild, tags
 from shipyard.build.detect import LANGUAGES, Detection, detect
-from shipyard.oci import ImageRef, RegistryClient, RegistryError, RegistryUnreachable, is_loopback
+from shipyard.oci import ImageRef, Manifest, RegistryClient, RegistryError, RegistryUnreachable, is_loopback
 from shipyard.runtime import Action, UserError, format_duration, run_stage
 
 DEFAULT_IGNORE = [".git", ".github", "**/node_modules", "**/__pycache__", "**/*.pyc", ".venv", "target", "build",
@@ -203,6 +203,17 @@ def run(action: Action) -> None:
     if cache == "gha" and builder != "buildx":
         raise UserError("`cache: gha` needs the buildx builder.", "use `cache: registry` or `cache: none` with "
                         "buildah.", input_name="cache")
+    if cache == "gha" and not (action.env.get("ACTIONS_RUNTIME_TOKEN") and action.env.get("ACTIONS_CACHE_URL")):
+        action.warning("`cache: gha` needs ACTIONS_RUNTIME_TOKEN and ACTIONS_CACHE_URL in the environment, which "
+                       "`run:` steps do not get: add `crazy-max/ghaction-github-runtime@v3` before this step, or use "
+                       "`cache: registry`.")
+    secret_envs = action.mapping("secret-envs")
+    for sid, var in secret_envs.items():
+        if var not in action.env:
+            raise UserError(f"Input 'secret-envs': {sid}={var} names an environment variable that is not set.",
+                            f"set `env: {var}: ${{{{ secrets.... }}}}` on this step (the value is passed to the "
+                            "build as a secret mount, never as an argument).", input_name="secret-envs")
+        action.mask(action.env[var])
 
     files = content.context_files(p.context, p.ignore)
     if not files.git:
@@ -248,7 +259,7 @@ def run(action: Action) -> None:
             action.warning(f"could not check {p.image.name} for {content_tag} ({exc.message}): building anyway.")
     if existing is not None:
         if push and not action.dry_run:
-            manifest = client.retag(p.image.repository, existing.digest, tag_list[1:])
+            manifest = _retag(client, p.image, existing.digest, tag_list[1:])
             size = manifest.image_size()
         else:
             size = 0
@@ -263,7 +274,7 @@ def run(action: Action) -> None:
     if action.dry_run:
         spec_dir = Path(tempfile.mkdtemp(prefix="shipyard-build-"))
         spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
-                     _labels(action, git.sha), spec_dir, p.context, builder)
+                     _labels(action, git.sha), spec_dir, p.context, builder, secret_envs)
         cmd = builders.buildah_command(spec) if builder == "buildah" else builders.buildx_command(spec)
         action.info("dry run: would run " + " ".join(cmd))
         _outputs(action, refs, "", skipped=False)
@@ -286,7 +297,7 @@ def run(action: Action) -> None:
                                 install_command=action.input("install-command"),
                                 build_command=action.input("build-command"))
         spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
-                     _labels(action, git.sha), temp_root, build_context, builder)
+                     _labels(action, git.sha), temp_root, build_context, builder, secret_envs)
         digest, cache_hits, steps = _build(action, builder, spec, service)
         size = 0
         if push:
@@ -321,7 +332,8 @@ def _remove_manifest_list(action: Action, name: str) -> None:
 
 def _spec(p: Plan, refs: list[str], build_args: dict[str, str], target: str | None, platforms: list[str],
           push: bool, cache: str, provenance: bool, insecure: bool, service: str, labels: dict[str, str],
-          temp_root: Path, build_context: Path, builder: str) -> builders.BuildSpec:
+          temp_root: Path, build_context: Path, builder: str,
+          secrets: dict[str, str] | None = None) -> builders.BuildSpec:
     if p.dockerfile_path is not None:
         dockerfile = p.dockerfile_path
     else:
@@ -341,6 +353,7 @@ def _spec(p: Plan, refs: list[str], build_args: dict[str, str], target: str | No
         target=target, platforms=platforms, push=push, cache=cache, cache_ref=cache_ref, cache_scope=service,
         provenance=provenance, insecure=insecure, push_insecure=insecure or is_loopback(p.image.registry),
         ignorefile=ignorefile if builder == "buildah" else None, metadata_file=temp_root / "metadata.json",
+        secrets=dict(secrets or {}),
         manifest_name=f"localhost/shipyard-manifest-{temp_root.name.lower().replace('_', '-')}",
     )
 
@@ -407,8 +420,23 @@ def _push(action: Action, builder: str, spec: builders.BuildSpec, client: Regist
                             "check the registry's storage and that nothing deletes tags right after a push.")
         digest = info.digest
     if len(tag_list) > 1:
-        client.retag(image.repository, digest, tag_list[1:])
+        _retag(client, image, digest, tag_list[1:])
     return digest
+
+
+def _retag(client: RegistryClient, image: ImageRef, digest: str, new_tags: list[str]) -> Manifest:
+    try:
+        return client.retag(image.repository, digest, new_tags)
+    except RegistryUnreachable:
+        raise
+    except RegistryError as exc:
+        if exc.status in (400, 409) or "TAG" in str(exc).upper():
+            raise UserError(
+                f"the registry refused to move a tag of {image.name} to {digest}: {exc}.",
+                "tags like the branch name move with every build: make the repository's tags mutable, or immutable "
+                "with exclusions for moving tags (the ecr-push stage's `immutable-tags` with exclusions), or drop "
+                "the moving tags via `tags:`.") from exc
+        raise
 
 
 def _outputs(action: Action, refs: list[str], digest: str, *, skipped: bool) -> None:
