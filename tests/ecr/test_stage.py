@@ -389,3 +389,11 @@ def test_cli_runs_the_same_stage(stage: Stage) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"output repository-uri={ECR_HOST}/team/cli" in proc.stdout
     assert "cli-secret-value" not in proc.stdout + proc.stderr
+
+
+def test_extra_repositories_are_ensured_too(stage: Stage) -> None:
+    r = stage.run(login_only="true", extra_repositories=f"{ECR_HOST}/team/svc/buildcache")
+    assert r.code == 0, r.output
+    names = sorted(x["repositoryName"] for x in stage.moto.client("ecr").describe_repositories()["repositories"])
+    assert names == ["team/svc", "team/svc/buildcache"]
+    assert r.summary.count("created with the standard settings") == 2

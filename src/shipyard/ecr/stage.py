@@ -53,6 +53,7 @@ class Config:
     manifest_format: str | None
     docker_login: str
     export_credentials: bool
+    extra_repositories: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class RegionResult:
     state: repo_mod.RepoState
     login: login.Login | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    extra: list[repo_mod.RepoState] = field(default_factory=list)
 
 
 def _region(action: Action) -> str:
@@ -121,6 +123,14 @@ def read_config(action: Action) -> Config:
             raise UserError("Input 'tags' is required in push mode: the tags to push or verify.",
                             "pass the build stage's `tags` output, or set `login-only: true` to only log in.",
                             input_name="tags")
+    extra = []
+    for name in action.items("extra-repositories"):
+        extra_name = _repository_name(name) or ""
+        if not repo_mod.REPOSITORY_RE.match(extra_name):
+            raise UserError(f"Input 'extra-repositories' has '{name}', which is not a valid ECR repository name.",
+                            "use lower-case letters, digits, '.', '_', '-' and '/'.", input_name="extra-repositories")
+        if extra_name != repo and extra_name not in extra:
+            extra.append(extra_name)
     threshold = action.choice("fail-on-severity", SEVERITY_CHOICES, "CRITICAL")
     fmt = action.choice("manifest-format", ["keep", "oci", "v2s2"], "keep")
     return Config(
@@ -149,6 +159,7 @@ def read_config(action: Action) -> Config:
         manifest_format=None if fmt == "keep" else fmt,
         docker_login=action.choice("docker-login", ["auto", "true", "false"], "auto"),
         export_credentials=action.boolean("export-credentials", False),
+        extra_repositories=extra,
     )
 
 
@@ -191,6 +202,10 @@ def run(action: Action) -> None:
         else:
             state = repo_mod.RepoState("", "", "", registry_id)
         result = RegionResult(region, state)
+        for extra_name in cfg.extra_repositories:
+            result.extra.append(repo_mod.ensure_repository(
+                action, ecr, extra_name, registry_id, cfg.settings, create=cfg.create, enforce=cfg.enforce,
+                dry_run=cfg.dry_run, region=region, account=account))
         result.login = login.get_login(action, ecr, registry_id, cfg.registry_endpoint, region)
         results.append(result)
     primary = results[0]
@@ -245,8 +260,7 @@ def run(action: Action) -> None:
 
 
 def _summarise_repositories(action: Action, cfg: Config, results: list[RegionResult]) -> None:
-    for r in results:
-        state = r.state
+    for r, state in [(res, st) for res in results for st in [res.state, *res.extra]]:
         if not state.name:
             continue
         if state.created:
