@@ -260,3 +260,35 @@ def test_build_secret_from_env_never_in_output(tmp_path: Path, registry: Registr
     missing = run_build({"image": f"{registry.host}/examples/secret", "builder": "buildah",
                          "secret-envs": "npmtok=NOT_SET_VAR"}, gh_env(repo, buildah_env))
     assert missing.code == 1 and "NOT_SET_VAR" in missing.output
+
+
+def test_unpinned_base_is_resolved_and_a_new_base_changes_the_hash(tmp_path: Path, registry: Registry,
+                                                                   buildah_env: dict[str, str],
+                                                                   base_image: str) -> None:
+    mutable = f"{registry.host}/base/mutable:1"
+    subprocess.run(["buildah", "pull", "--quiet", base_image], env=buildah_env, check=True, capture_output=True)
+    subprocess.run(["buildah", "push", "--quiet", "--tls-verify=false", base_image, f"docker://{mutable}"],
+                   env=buildah_env, check=True, capture_output=True)
+    repo = make_repo(tmp_path / "u", files={"Dockerfile": f"FROM {mutable}\nUSER 10001\n"})
+    inputs = {"image": f"{registry.host}/examples/unpinned", "builder": "buildah", "dry-run": "true"}
+    first = run_build(inputs, gh_env(repo, buildah_env))
+    assert first.code == 0, first.output
+    assert "not pinned by digest and could not be resolved" not in first.output
+    # upstream publishes a new image under the same tag
+    ctr = subprocess.run(["buildah", "from", "--quiet", base_image], env=buildah_env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        subprocess.run(["buildah", "config", "--label", "rebuilt=yes", ctr], env=buildah_env, check=True)
+        subprocess.run(["buildah", "commit", "--quiet", ctr, "localhost/new-base"], env=buildah_env, check=True,
+                       capture_output=True)
+    finally:
+        subprocess.run(["buildah", "rm", ctr], env=buildah_env, capture_output=True, check=False)
+    subprocess.run(["buildah", "push", "--quiet", "--tls-verify=false", "localhost/new-base", f"docker://{mutable}"],
+                   env=buildah_env, check=True, capture_output=True)
+    second = run_build(inputs, gh_env(repo, buildah_env))
+    assert second.code == 0
+    assert second.outputs["content-hash"] != first.outputs["content-hash"]
+    # a base that cannot be resolved: warned, hashed by name
+    repo2 = make_repo(tmp_path / "u2", files={"Dockerfile": f"FROM 127.0.0.1:{free_port()}/gone/base:1\n"})
+    third = run_build(inputs, gh_env(repo2, buildah_env))
+    assert third.code == 0 and "is not pinned by digest and could not be resolved" in third.output
