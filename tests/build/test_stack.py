@@ -181,6 +181,9 @@ def test_bad_inputs(tmp_path: Path, registry: Registry, buildah_env: dict[str, s
         ({"image": f"{registry.host}/x", "tags": "ok,-bad"}, "Input 'tags' has invalid tag"),
         ({"image": f"{registry.host}/x", "cache": "gha", "builder": "buildah"}, "`cache: gha` needs"),
         ({"image": f"{registry.host}/x", "base-images": "final=x"}, "Input 'base-images' has unknown key"),
+        ({"image": f"{registry.host}/x", "platforms": "linux/amd64,arm64"}, "Input 'platforms' has malformed"),
+        ({"image": f"{registry.host}/x", "builder": "kaniko"}, "Input 'builder' has unknown value"),
+        ({"image": f"{registry.host}/x", "secret-envs": "tok"}, "Input 'secret-envs' is a malformed list"),
     ]:
         result = run_build(inputs, gh_env(repo, buildah_env))
         assert result.code == 1 and needle in result.output, (inputs, result.output)

@@ -183,6 +183,11 @@ def run(action: Action) -> None:
     insecure = action.boolean("insecure-registry", False)
     provenance = action.boolean("provenance", False)
     platforms = action.items("platforms")
+    bad_platforms = [x for x in platforms if not re.fullmatch(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", x)]
+    if bad_platforms:
+        raise UserError(f"Input 'platforms' has malformed platform(s): {', '.join(bad_platforms)}.",
+                        "write OS/ARCH[/VARIANT], e.g. `linux/amd64,linux/arm64` or `linux/arm/v7`.",
+                        input_name="platforms")
     build_args = action.mapping("build-args")
     for key in build_args:
         if _SECRET_HINT.search(key):
