@@ -117,6 +117,7 @@ def test_failing_dockerfile_names_the_step(tmp_path: Path, registry: Registry, b
     assert "The image build failed at STEP 3/" in result.output
     assert "RUN echo compiling && echo 'boom: missing thing' && exit 3 |" in result.summary
     assert "boom: missing thing" in result.summary
+    assert result.outputs["error"].startswith("The image build failed at STEP 3/")
     assert registry.tags("examples/bad") == []
 
 

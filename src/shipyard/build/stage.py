@@ -176,6 +176,15 @@ def choose_builder(action: Action) -> str:
 
 
 def run(action: Action) -> None:
+    """The stage. A failure also sets the ``error`` output (one line) for the next steps (Slack, summaries)."""
+    try:
+        _run(action)
+    except UserError as exc:
+        action.set_output("error", exc.message.splitlines()[0][:500] if exc.message else "build failed")
+        raise
+
+
+def _run(action: Action) -> None:
     started = action.clock()
     p = plan(action)
     push = action.boolean("push", True)
