@@ -29,9 +29,12 @@ def test_unchanged_is_a_fast_noop(seeded: World) -> None:
     w = seeded
     assert w.mirror().ok
     pushes = [r for r in w.git_server.transcript if "receive-pack" in r.path]
+    rest_calls = len(w.bb.transcript)
     res = w.mirror()
     assert res.ok, res.output
     assert res.outputs["skipped"] == "true"
+    assert len(w.bb.transcript) == rest_calls  # two ls-remotes decide it: no REST call at all
+    assert "unchanged: skipped" in res.summary
     assert [r for r in w.git_server.transcript if "receive-pack" in r.path] == pushes  # no push at all
     assert "nothing to push" in res.output
 

@@ -57,6 +57,7 @@ class Repo:
 class Preflight:
     identity: str = ""
     exists: bool = False
+    created: bool = False
     can_write: bool | None = None  # None: could not be determined (checked by git before pushing)
     can_create: bool | None = None
     scopes: list[str] = field(default_factory=list)

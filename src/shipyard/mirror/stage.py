@@ -210,50 +210,7 @@ def run(action: Action) -> None:
     action.info(f"credential: {cred.describe()} ({cred.detected})")
     if s.repo.slug != s.slug_input:
         action.notice(f"repository name '{s.slug_input}' becomes the Bitbucket slug '{s.repo.slug}'")
-
     facts: list[tuple[str, object]] = [("credential", f"{cred.describe()} ({cred.detected})")]
-    pre: Preflight | None = None
-    bb: Bitbucket | None = None
-    created = False
-    if cred.has_token:
-        bb = Bitbucket(action, cred, s.repo, s.api_url)
-        with action.group("Pre-flight"):
-            pre = bb.preflight()
-            action.info(f"identity: {pre.identity or '(token)'}; repository {s.repo.full_name} "
-                        f"{'exists' if pre.exists else 'is missing'}; write: "
-                        f"{'unknown' if pre.can_write is None else pre.can_write}; scopes: "
-                        f"{', '.join(pre.scopes) or '-'}")
-            for note in pre.notes:
-                action.info(note)
-        facts.append(("identity", pre.identity or "(token without a user)"))
-        facts.append(("write access", {True: "yes", False: "no", None: "checked by git before pushing"}[pre.can_write]))
-        if pre.exists and pre.can_write is False:
-            raise UserError(
-                f"The {cred.describe()} can read {s.repo.full_name} but not write to it; nothing was pushed.",
-                "use a credential with write access (API token scope write:repository:bitbucket, access token "
-                "scope repository:write, or repository permission write/admin).",
-                input_name="token",
-            )
-        if not pre.exists:
-            if not s.create:
-                raise UserError(f"The Bitbucket repository {s.repo.full_name} does not exist and `create` is false.",
-                                "create it, or set `create: true`.", input_name="create")
-            if pre.can_create is False:
-                raise UserError(
-                    f"{s.repo.full_name} does not exist and the {cred.describe()} may not create repositories.",
-                    "create it by hand, or use a credential with admin:repository:bitbucket / repository:admin "
-                    "(Data Center: PROJECT_ADMIN).", input_name="token")
-            if s.dry_run:
-                action.notice(f"dry-run: would create {s.repo.full_name}")
-            else:
-                with action.group(f"Create {s.repo.full_name}"):
-                    pre.clone_urls = bb.create(s.private, s.fork_policy, s.description) or pre.clone_urls
-                    pre.exists = created = True
-                    action.info(f"created {s.repo.full_name} (private: {s.private}, fork policy: {s.fork_policy})")
-    else:
-        facts.append(("write access", "checked by git (push --dry-run) before pushing"))
-    target_url = _target_url(s, pre)
-    action.set_output("target-url", redact_url(target_url))
 
     with contextlib.ExitStack() as stack:
         extra_env: dict[str, str] = {}
@@ -261,19 +218,109 @@ def run(action: Action) -> None:
             setup = stack.enter_context(ssh_setup(s.ssh_key, s.known_hosts, action.env.get("RUNNER_TEMP")))
             extra_env.update(setup.env())
         source_url = _source_url(action, s, s.path if os.path.isdir(s.path) else None)
-        repo_dir = stack.enter_context(_local_repo(action, s.path))
         source_auth = GitAuth("basic", "x-access-token", s.source_token, _scope(source_url)) if (
             s.source_token and _scope(source_url)) else None
-        git = Git(
-            repo_dir,
-            Endpoint("source", source_url, source_auth, s.source_lfs_url),
-            Endpoint("target", target_url, cred.git_auth(_scope(target_url)), s.target_lfs_url),
-            extra_env=extra_env,
-            base_env=action.env,
+
+        def make_git(repo_dir: str, target_url: str) -> Git:
+            git = Git(
+                repo_dir,
+                Endpoint("source", source_url, source_auth, s.source_lfs_url),
+                Endpoint("target", target_url, cred.git_auth(_scope(target_url)), s.target_lfs_url),
+                extra_env=extra_env,
+                base_env=action.env,
+            )
+            for value in git.secrets:
+                action.mask(value)
+            return git
+
+        if s.git_url and _quick_skip(action, s, make_git(_probe_dir(action, s), _target_url(s, None)), facts,
+                                     started):
+            return
+
+        pre = _preflight_and_create(action, s, facts)
+        target_url = _target_url(s, pre)
+        action.set_output("target-url", redact_url(target_url))
+        repo_dir = stack.enter_context(_local_repo(action, s.path))
+        _mirror(action, s, make_git(repo_dir, target_url), pre is not None and pre.created, started,
+                target_missing=pre is not None and not pre.exists, facts=facts)
+
+
+def _probe_dir(action: Action, s: Settings) -> str:
+    """Any directory works for ``ls-remote``; prefer the checkout."""
+    if os.path.isdir(s.path):
+        return s.path
+    temp = action.env.get("RUNNER_TEMP")
+    return temp if temp and os.path.isdir(temp) else os.getcwd()
+
+
+def _quick_skip(action: Action, s: Settings, git: Git, facts: list[tuple[str, object]], started: float) -> bool:
+    """The no-op fast path: both ``ls-remote``s at once, before any REST call. Equal branches and tags mean
+    there is nothing to push, so nothing needs checking. Any failure (missing repository, refused credential,
+    network) falls through to the full path, whose pre-flight explains it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    patterns = ["refs/heads/*", "refs/tags/*"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        src = pool.submit(git.ls_remote, git.source, patterns)
+        tgt = pool.submit(git.ls_remote, git.target, patterns)
+        try:
+            source, target = R.heads_and_tags(src.result()), R.heads_and_tags(tgt.result())
+        except Exception as exc:  # the full path reports it properly
+            action.debug(f"quick check inconclusive: {exc}")
+            return False
+    if not source or source != target:
+        return False
+    elapsed = time.monotonic() - started
+    action.set_output("target-url", redact_url(git.target.url))
+    action.info(f"{len(source)} branches and tags already identical on the target: nothing to push ({elapsed:.2f}s)")
+    _outputs(action, [], [], [], skipped=True)
+    action.summary.heading("Bitbucket mirror").key_values([
+        ("target", redact_url(git.target.url)), ("result", "unchanged: skipped (no REST call needed)"),
+        ("refs", len(source)), *facts, ("time", f"{elapsed:.2f}s")])
+    return True
+
+
+def _preflight_and_create(action: Action, s: Settings, facts: list[tuple[str, object]]) -> Preflight | None:
+    cred = s.credential
+    if not cred.has_token:
+        facts.append(("write access", "checked by git (push --dry-run) before pushing"))
+        return None
+    bb = Bitbucket(action, cred, s.repo, s.api_url)
+    with action.group("Pre-flight"):
+        pre = bb.preflight()
+        action.info(f"identity: {pre.identity or '(token)'}; repository {s.repo.full_name} "
+                    f"{'exists' if pre.exists else 'is missing'}; write: "
+                    f"{'unknown' if pre.can_write is None else pre.can_write}; scopes: "
+                    f"{', '.join(pre.scopes) or '-'}")
+        for note in pre.notes:
+            action.info(note)
+    facts.append(("identity", pre.identity or "(token without a user)"))
+    facts.append(("write access", {True: "yes", False: "no", None: "checked by git before pushing"}[pre.can_write]))
+    if pre.exists and pre.can_write is False:
+        raise UserError(
+            f"The {cred.describe()} can read {s.repo.full_name} but not write to it; nothing was pushed.",
+            "use a credential with write access (API token scope write:repository:bitbucket, access token "
+            "scope repository:write, or repository permission write/admin).",
+            input_name="token",
         )
-        for value in git.secrets:
-            action.mask(value)
-        _mirror(action, s, git, created, started, target_missing=pre is not None and not pre.exists, facts=facts)
+    if pre.exists:
+        return pre
+    if not s.create:
+        raise UserError(f"The Bitbucket repository {s.repo.full_name} does not exist and `create` is false.",
+                        "create it, or set `create: true`.", input_name="create")
+    if pre.can_create is False:
+        raise UserError(
+            f"{s.repo.full_name} does not exist and the {cred.describe()} may not create repositories.",
+            "create it by hand, or use a credential with admin:repository:bitbucket / repository:admin "
+            "(Data Center: PROJECT_ADMIN).", input_name="token")
+    if s.dry_run:
+        action.notice(f"dry-run: would create {s.repo.full_name}")
+        return pre
+    with action.group(f"Create {s.repo.full_name}"):
+        pre.clone_urls = bb.create(s.private, s.fork_policy, s.description) or pre.clone_urls
+        pre.exists = pre.created = True
+        action.info(f"created {s.repo.full_name} (private: {s.private}, fork policy: {s.fork_policy})")
+    return pre
 
 
 def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float, target_missing: bool,
