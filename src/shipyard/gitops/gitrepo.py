@@ -17,12 +17,23 @@ import shutil
 import subprocess
 import tempfile
 import time
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shipyard.git import GitAuth, GitResult, git_env, scrub
-from shipyard.runtime import TransientError, UserError, redact_url
+from shipyard.gitops.objects import (
+    ObjectError,
+    ObjectStore,
+    parse_advertisement,
+    parse_report,
+    receive_pack_request,
+    unpack,
+    upload_pack_request,
+)
+from shipyard.runtime import TransientError, UserError, parse_retry_after, redact_url
 
 RETRYABLE_PUSH = (
     "non-fast-forward",
@@ -145,6 +156,8 @@ class WorkClone:
         self._incremental = False
         self.requests = 0
         self.first_depth = 1
+        self.objects = ObjectStore(self.git_dir, self._env)
+        self._http: Any = None
 
     # ------------------------------------------------------------------ plumbing
     def git(self, *args: str, input_text: str | None = None, check: bool = True,
@@ -226,6 +239,9 @@ class WorkClone:
         )
 
     def close(self) -> None:
+        self.objects.close()
+        if self._http is not None:
+            self._http.close()
         if self._own:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -258,6 +274,88 @@ class WorkClone:
         self.fetched.add(branch)
         return self.rev_parse(ref)
 
+    def fast_fetch(self, branch: str) -> str:
+        """Incremental fetch in-process: one GET of the ref advertisement and, when the branch moved, one
+        POST to upload-pack wanting the new tip with our tip as the only "have"; the objects are written as
+        loose objects. Falls back to ``git fetch`` when the server answers anything unexpected."""
+        import requests
+
+        ref = self.tracking_ref(branch)
+        ours = self.read_ref(ref)
+        if ours is None:
+            return self.fetch(branch) or ""
+        headers = {"User-Agent": "git/shipyard", **self._auth_headers()}
+        base = self.url.rstrip("/")
+        self.requests += 1
+        try:
+            adv = self._session().get(f"{base}/info/refs?service=git-upload-pack", headers=headers,
+                                      timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
+        if adv.status_code != 200:
+            self._http_failure(adv)
+        refs, caps = parse_advertisement(adv.content)
+        tip = refs.get(f"refs/heads/{branch}")
+        if tip is None:
+            return self.fetch(branch) or ""  # let git produce the proper error
+        if tip == ours:
+            return tip
+        want_caps = ["no-progress", "ofs-delta", "agent=git/shipyard"]
+        filter_spec = "blob:limit=524288" if self.partial and "filter" in caps else None
+        body = upload_pack_request(tip, [ours], want_caps, filter_spec)
+        self.requests += 1
+        try:
+            resp = self._session().post(f"{base}/git-upload-pack", data=body, timeout=self.timeout,
+                                        headers={**headers, "Content-Type": "application/x-git-upload-pack-request",
+                                                 "Accept": "application/x-git-upload-pack-result"},
+                                        allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
+        if resp.status_code != 200:
+            self._http_failure(resp)
+        data = resp.content
+        at = data.find(b"PACK")
+        try:
+            if at < 0:
+                raise ObjectError("no pack in the answer")
+            got = unpack(data[at:], self.objects)
+        except (ObjectError, ValueError, IndexError, zlib.error):
+            return self.fetch(branch) or ""
+        if tip not in got:
+            return self.fetch(branch) or ""
+        self._write_ref(ref, tip)
+        return tip
+
+    def _auth_headers(self) -> dict[str, str]:
+        header = self.auth.header() if self.auth else None
+        if header and (not self.auth or not self.auth.scope_url or self.url.startswith(self.auth.scope_url)):
+            key, _, value = header.partition(": ")
+            return {key: value}
+        return {}
+
+    def _http_failure(self, resp: Any) -> None:
+        result = GitResult(1, "", f"The requested URL returned error: {resp.status_code}", ["fetch"])
+        failure = self._failure(["fetch"], result)
+        if isinstance(failure, TransientError):
+            failure.retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        raise failure
+
+    def read_ref(self, ref: str) -> str | None:
+        path = self.git_dir / ref
+        if path.is_file():
+            value = path.read_text().strip()
+            if len(value) == 40:
+                return value
+        result = self.git("rev-parse", "--verify", "--quiet", ref, check=False)
+        return result.stdout.strip() or None
+
+    def _write_ref(self, ref: str, oid: str) -> None:
+        path = self.git_dir / ref
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".shipyard-tmp")
+        tmp.write_text(oid + "\n")
+        os.replace(tmp, path)
+
     def deepen(self, branch: str, by: int) -> bool:
         """Fetch ``by`` more commits of history (for the out-of-order guard). False when nothing came."""
         if not (self.git_dir / "shallow").exists():
@@ -275,26 +373,51 @@ class WorkClone:
         shallow = self.git_dir / "shallow"
         return shallow.exists() and oid in shallow.read_text().split()
 
-    def push(self, commit: str, branch: str, *, force: bool = False) -> None:
-        """Push ``commit`` to ``branch``. Never forced unless ``force`` (bot-owned PR branches only)."""
-        refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
-        args = ["-c", "protocol.version=2", "push", "--porcelain", "--no-verify", "origin", refspec]
+    def push(self, commit: str, branch: str, *, old: str) -> None:
+        """Move ``branch`` from ``old`` to ``commit`` with one smart-HTTP receive-pack request carrying the
+        objects this attempt wrote. Never forced: the server applies it only if the branch is still at ``old``
+        (and, with ``receive.denyNonFastForwards``, only as a fast-forward)."""
+        import requests
+
+        ref = f"refs/heads/{branch}"
+        body = receive_pack_request(old, commit, ref, list(self.objects.written.values()))
+        headers = {"Content-Type": "application/x-git-receive-pack-request",
+                   "Accept": "application/x-git-receive-pack-result", "User-Agent": "git/shipyard"}
+        headers.update(self._auth_headers())
         self.requests += 1
-        result = self.git(*args, check=False)
-        text = (result.stdout + "\n" + result.stderr).lower()
-        if result.ok and "[rejected]" not in text and "\n!" not in "\n" + result.stdout:
+        where = redact_url(self.url)
+        try:
+            resp = self._session().post(self.url.rstrip("/") + "/git-receive-pack", data=body, headers=headers,
+                                        timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientError(f"push to {where} failed: {type(exc).__name__}")
+        if resp.status_code != 200:
+            self._http_failure(resp)
+        unpack_status, refs = parse_report(resp.content)
+        status = refs.get(ref, "")
+        if unpack_status == "ok" and status == "ok":
             return
-        if any(m in text for m in RETRYABLE_PUSH):
-            raise PushRejected(_last_line(result.stderr or result.stdout))
-        if "protected branch" in text or "pre-receive hook declined" in text:
+        reason = status[3:] if status.startswith("ng ") else (
+            f"unpack {unpack_status}" if unpack_status != "ok" else "no report")
+        low = reason.lower()
+        if any(m in low for m in RETRYABLE_PUSH) or "denying non-fast-forward" in low:
+            raise PushRejected(f"{branch}: {reason}")
+        if "protected branch" in low or "hook declined" in low:
             raise UserError(
-                f"The config repository refused the push to '{branch}': {_last_line(result.stderr)}",
+                f"The config repository refused the push to '{branch}': {reason}",
                 "use `mode: pull-request` for protected branches, or allow the bot to push.",
                 input_name="mode",
             )
-        raise self._failure(["push"], result)
+        raise UserError(f"The config repository refused the push to '{branch}': {reason}")
 
-    # ------------------------------------------------------------------ objects
+    def _session(self) -> Any:
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+            self._http.trust_env = False
+        return self._http
+
     def rev_parse(self, rev: str) -> str:
         return self.git("rev-parse", "--verify", "--quiet", rev).stdout.strip()
 
@@ -342,32 +465,22 @@ class WorkClone:
             pos += size + 1
         return blobs
 
-    def tree_for(self, parent: str, files: Mapping[str, tuple[str, bytes]]) -> str:
-        """The tree of ``parent`` with each ``path -> (mode, content)`` replaced (objects written)."""
-        tmp = self.root / "blobs"
-        tmp.mkdir(exist_ok=True)
-        ordered = sorted(files.items())
-        names = []
-        for i, (_, (_, content)) in enumerate(ordered):
-            name = tmp / f"{i}"
-            name.write_bytes(content)
-            names.append(str(name))
-        oids = self.git("hash-object", "-w", "--no-filters", "--", *names).stdout.split()
-        index_env = {"GIT_INDEX_FILE": str(self.index_file)}
-        self.git("read-tree", parent, env=index_env)
-        info = "".join(f"{mode} {oid}\t{path}\n" for (path, (mode, _)), oid in zip(ordered, oids, strict=True))
-        self.git("update-index", "--index-info", input_text=info, env=index_env)
-        return self.git("write-tree", "--missing-ok", env=index_env).stdout.strip()
+    def tree_for(self, base: str, files: Mapping[str, tuple[str, bytes]]) -> str:
+        """The tree of ``base`` with each ``path -> (mode, content)`` replaced (objects written)."""
+        self.objects.written.clear()
+        root = self.objects.read(f"{base}^{{tree}}")
+        if root is None:
+            raise UserError(f"internal: the tree of {base} is not available locally")
+        return self.objects.replace_files(root[0], files)
 
     def commit_files(self, parents: Sequence[str], files: Mapping[str, tuple[str, bytes]], message: str,
                      identity: Mapping[str, str]) -> str:
-        """A commit on ``parents[0]``'s tree with each ``path -> (mode, content)`` replaced. Returns its oid."""
-        tree = self.tree_for(parents[0] if len(parents) == 1 else parents[-1], files)
-        args = ["commit-tree", tree]
-        for p in parents:
-            args += ["-p", p]
-        commit = self.git(*args, "-F", "-", input_text=message, env=dict(identity))
-        return commit.stdout.strip()
+        """A commit whose tree is the last parent's tree with each ``path -> (mode, content)`` replaced."""
+        tree = self.tree_for(parents[-1], files)
+        stamp = f"{int(time.time())} +0000"
+        author = f"{identity['GIT_AUTHOR_NAME']} <{identity['GIT_AUTHOR_EMAIL']}> {stamp}"
+        committer = f"{identity['GIT_COMMITTER_NAME']} <{identity['GIT_COMMITTER_EMAIL']}> {stamp}"
+        return self.objects.commit(tree, parents, message, author, committer)
 
     def contains(self, descendant: str, ancestor: str) -> bool:
         """True when ``ancestor`` is reachable from ``descendant`` in the history we have."""
@@ -381,7 +494,8 @@ class WorkClone:
         return parents[0] if parents and not self.is_shallow_commit(rev) else None
 
     def tree_of(self, rev: str) -> str:
-        return self.rev_parse(f"{rev}^{{tree}}")
+        found = self.objects.read(f"{rev}^{{tree}}")
+        return found[0] if found else self.rev_parse(f"{rev}^{{tree}}")
 
     def log_messages(self, tip: str, stop: str | None, limit: int) -> list[tuple[str, int, str]]:
         """(oid, committer time, message) from ``tip`` back to (not including) ``stop``, newest first."""

@@ -28,6 +28,7 @@ from shipyard.gitops.gitrepo import (
     kustomize_command,
 )
 from shipyard.gitops.imageref import ImageUpdate
+from shipyard.gitops.objects import ZERO
 from shipyard.gitops.targets import FileResult, KeyPaths, detect_format, edit_file
 from shipyard.gitops.yamledit import YamlEditError
 from shipyard.runtime import TransientError, UserError
@@ -104,7 +105,7 @@ class Updater:
         self._validated: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ main loop
-    def run(self, *, target_branch: str | None = None, force: bool = False) -> UpdateOutcome:
+    def run(self, *, target_branch: str | None = None) -> UpdateOutcome:
         """Update ``req.branch`` (or commit on it and push to ``target_branch``, the PR mode)."""
         req = self.req
         start = self.clock()
@@ -140,11 +141,13 @@ class Updater:
             files = {r.path: (entries[r.path].mode, r.new_text.encode("utf-8")) for r in changed}
             ident = committer_env(req.bot_name, req.bot_email)
             parents = [tip]
+            old = tip
             if target_branch:
                 # PR mode: the bot branch gets a commit whose tree is the base tip plus our edit. When the
                 # branch already exists it becomes a merge of (old head, base tip): a fast-forward for the
                 # branch, and the PR diff (against the merge base = base tip) is exactly our edit.
                 head = self.clone.fetch(target_branch, missing_ok=True)
+                old = head or ZERO
                 if head:
                     rec = self._record_of(head)
                     if rec is not None and self._is_newer(rec):
@@ -158,7 +161,7 @@ class Updater:
                         parents = [head, tip]
             commit = self.clone.commit_files(parents, files, outcome.message, ident)
             try:
-                self.clone.push(commit, target_branch or req.branch, force=force)
+                self.clone.push(commit, target_branch or req.branch, old=old)
             except (PushRejected, TransientError) as exc:
                 elapsed = self.clock() - start
                 if attempt >= req.max_attempts or elapsed >= req.max_seconds:
@@ -192,7 +195,10 @@ class Updater:
         tip: str | None = None
         for transient_try in range(4):
             try:
-                tip = self.clone.fetch(self.req.branch)
+                if self.req.branch in self.clone.fetched:
+                    tip = self.clone.fast_fetch(self.req.branch)
+                else:
+                    tip = self.clone.fetch(self.req.branch)
                 break
             except TransientError as exc:
                 if transient_try == 3:

@@ -1,0 +1,380 @@
+"""Git objects without a process per step: a persistent ``git cat-file --batch`` reader, loose-object
+writing, tree rewriting, and the pack + request body of a smart-HTTP ``git-receive-pack`` push.
+
+Building the commit of an attempt (blobs, the trees along the edited paths, the commit) in Python and pushing
+it with one HTTP request keeps a fetch-edit-push cycle to one ``git fetch`` plus in-process work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+TYPE_CODES = {"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+ZERO = "0" * 40
+
+
+class ObjectError(Exception):
+    pass
+
+
+def object_id(kind: str, data: bytes) -> str:
+    return hashlib.sha1(f"{kind} {len(data)}\0".encode() + data, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    mode: str  # "100644", "40000", ...
+    name: str
+    oid: str
+
+    @property
+    def is_tree(self) -> bool:
+        return self.mode in ("40000", "040000")
+
+
+def parse_tree(data: bytes) -> list[Entry]:
+    entries: list[Entry] = []
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        mode = data[pos:space].decode()
+        name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+        oid = data[nul + 1 : nul + 21].hex()
+        entries.append(Entry(mode, name, oid))
+        pos = nul + 21
+    return entries
+
+
+def _sort_key(e: Entry) -> bytes:
+    name = e.name.encode("utf-8", "surrogateescape")
+    return name + b"/" if e.is_tree else name
+
+
+def serialize_tree(entries: Sequence[Entry]) -> bytes:
+    out = bytearray()
+    for e in sorted(entries, key=_sort_key):
+        out += f"{e.mode} ".encode() + e.name.encode("utf-8", "surrogateescape") + b"\0" + bytes.fromhex(e.oid)
+    return bytes(out)
+
+
+class ObjectStore:
+    """Read objects through one long-running ``git cat-file --batch``; write loose objects directly."""
+
+    def __init__(self, git_dir: Path, env: Mapping[str, str]) -> None:
+        self.git_dir = git_dir
+        self.env = dict(env)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.written: dict[str, tuple[str, bytes]] = {}  # objects created by the current attempt
+
+    def _reader(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                ["git", "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=self.env,
+            )
+        return self._proc
+
+    def read(self, spec: str) -> tuple[str, str, bytes] | None:
+        """(oid, type, content) for an object name like ``<oid>``, ``<commit>:path`` or ``<rev>^{tree}``."""
+        if "\n" in spec:
+            raise ObjectError("object names cannot contain newlines")
+        if spec in self.written:
+            kind, data = self.written[spec]
+            return spec, kind, data
+        with self._lock:
+            proc = self._reader()
+            stdin: IO[bytes] = proc.stdin  # type: ignore[assignment]
+            stdout: IO[bytes] = proc.stdout  # type: ignore[assignment]
+            try:
+                stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
+                stdin.flush()
+                header = stdout.readline().decode().split()
+            except (BrokenPipeError, OSError) as exc:
+                self.close()
+                raise ObjectError(f"git cat-file stopped: {exc}")
+            if len(header) != 3:
+                return None  # "<spec> missing" / "ambiguous"
+            oid, kind, size = header[0], header[1], int(header[2])
+            data = stdout.read(size)
+            stdout.read(1)
+        return oid, kind, data
+
+    def write(self, kind: str, data: bytes) -> str:
+        oid = object_id(kind, data)
+        self.written[oid] = (kind, data)
+        path = self.git_dir / "objects" / oid[:2] / oid[2:]
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="tmp_obj_")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1))
+            os.replace(tmp, path)
+        return oid
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                if proc.stdin:
+                    proc.stdin.close()
+                proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+            if proc.stdout:
+                proc.stdout.close()
+
+    # ----------------------------------------------------------------------------- trees and commits
+    def tree_entries(self, tree_oid: str) -> list[Entry]:
+        found = self.read(tree_oid)
+        if found is None or found[1] != "tree":
+            raise ObjectError(f"tree {tree_oid} is not available")
+        return parse_tree(found[2])
+
+    def replace_files(self, root_tree: str, files: Mapping[str, tuple[str, bytes]]) -> str:
+        """Write blobs and the trees along their paths; returns the new root tree."""
+        nested: dict[str, object] = {}
+        for path, (mode, content) in files.items():
+            parts = path.split("/")
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})  # type: ignore[assignment]
+            node[parts[-1]] = (mode, self.write("blob", content))
+        return self._rewrite(root_tree, nested)
+
+    def _rewrite(self, tree_oid: str | None, changes: Mapping[str, object]) -> str:
+        entries = {e.name: e for e in self.tree_entries(tree_oid)} if tree_oid else {}
+        for name, change in changes.items():
+            if isinstance(change, tuple):
+                mode, oid = change
+                entries[name] = Entry(mode, name, oid)
+            else:
+                current = entries.get(name)
+                sub = current.oid if current is not None and current.is_tree else None
+                assert isinstance(change, dict)
+                entries[name] = Entry("40000", name, self._rewrite(sub, change))
+        return self.write("tree", serialize_tree(list(entries.values())))
+
+    def commit(self, tree: str, parents: Sequence[str], message: str, author: str, committer: str) -> str:
+        lines = [f"tree {tree}", *[f"parent {p}" for p in parents], f"author {author}", f"committer {committer}"]
+        body = "\n".join(lines) + "\n\n" + message
+        if not body.endswith("\n"):
+            body += "\n"
+        return self.write("commit", body.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------- push over smart HTTP
+def pkt_line(data: bytes) -> bytes:
+    return f"{len(data) + 4:04x}".encode() + data
+
+
+def build_pack(objects: Sequence[tuple[str, bytes]]) -> bytes:
+    """A version-2 pack of whole (undeltified) objects."""
+    out = bytearray(b"PACK" + (2).to_bytes(4, "big") + len(objects).to_bytes(4, "big"))
+    for kind, data in objects:
+        size = len(data)
+        byte = (TYPE_CODES[kind] << 4) | (size & 0x0F)
+        size >>= 4
+        header = bytearray()
+        while size:
+            header.append(byte | 0x80)
+            byte = size & 0x7F
+            size >>= 7
+        header.append(byte)
+        out += header + zlib.compress(data, 1)
+    out += hashlib.sha1(out, usedforsecurity=False).digest()
+    return bytes(out)
+
+
+def receive_pack_request(old: str, new: str, ref: str, objects: Sequence[tuple[str, bytes]]) -> bytes:
+    command = f"{old} {new} {ref}\0 report-status agent=shipyard\n".encode()
+    return pkt_line(command) + b"0000" + build_pack(objects)
+
+
+def parse_report(body: bytes) -> tuple[str, dict[str, str]]:
+    """``(unpack status, {ref: "ok" | "ng <reason>"})`` from a report-status response."""
+    pos = 0
+    unpack = ""
+    refs: dict[str, str] = {}
+    while pos + 4 <= len(body):
+        length = int(body[pos : pos + 4], 16)
+        if length == 0:
+            pos += 4
+            continue
+        line = body[pos + 4 : pos + length].decode("utf-8", "replace").rstrip("\n")
+        pos += length
+        if line.startswith("unpack "):
+            unpack = line[7:]
+        elif line.startswith("ok "):
+            refs[line[3:]] = "ok"
+        elif line.startswith("ng "):
+            ref, _, reason = line[3:].partition(" ")
+            refs[ref] = "ng " + reason
+    return unpack, refs
+
+
+# --------------------------------------------------------------------------------- fetch over smart HTTP
+TYPE_NAMES = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+
+
+def parse_advertisement(body: bytes) -> tuple[dict[str, str], set[str]]:
+    """``({ref: oid}, capabilities)`` from a v0 ``info/refs?service=git-upload-pack`` answer."""
+    refs: dict[str, str] = {}
+    caps: set[str] = set()
+    pos = 0
+    while pos + 4 <= len(body):
+        length = int(body[pos : pos + 4], 16)
+        if length == 0:
+            pos += 4
+            continue
+        line = body[pos + 4 : pos + length]
+        pos += length
+        if line.startswith(b"#"):
+            continue
+        text, _, capdata = line.rstrip(b"\n").partition(b"\0")
+        if capdata:
+            caps.update(capdata.decode().split())
+        oid, _, ref = text.decode().partition(" ")
+        if len(oid) == 40:
+            refs[ref] = oid
+    return refs, caps
+
+
+def upload_pack_request(want: str, haves: Sequence[str], capabilities: Sequence[str],
+                        filter_spec: str | None = None) -> bytes:
+    caps = list(capabilities) + (["filter"] if filter_spec else [])
+    body = pkt_line(f"want {want} {' '.join(caps)}\n".encode())
+    if filter_spec:
+        body += pkt_line(f"filter {filter_spec}\n".encode())
+    body += b"0000"
+    for have in haves:
+        body += pkt_line(f"have {have}\n".encode())
+    return body + pkt_line(b"done\n")
+
+
+def _apply_delta(base: bytes, delta: bytes) -> bytes:
+    pos = 0
+
+    def varint() -> int:
+        nonlocal pos
+        value = shift = 0
+        while True:
+            byte = delta[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    if varint() != len(base):
+        raise ObjectError("delta base size mismatch")
+    size = varint()
+    out = bytearray()
+    while pos < len(delta):
+        op = delta[pos]
+        pos += 1
+        if op & 0x80:
+            offset = length = 0
+            for i in range(4):
+                if op & (1 << i):
+                    offset |= delta[pos] << (8 * i)
+                    pos += 1
+            for i in range(3):
+                if op & (0x10 << i):
+                    length |= delta[pos] << (8 * i)
+                    pos += 1
+            out += base[offset : offset + (length or 0x10000)]
+        elif op:
+            out += delta[pos : pos + op]
+            pos += op
+        else:
+            raise ObjectError("bad delta opcode 0")
+    if len(out) != size:
+        raise ObjectError("delta result size mismatch")
+    return bytes(out)
+
+
+def unpack(data: bytes, store: ObjectStore) -> set[str]:
+    """Write every object of a version-2 pack (whole, REF_DELTA or OFS_DELTA) into ``store``."""
+    if data[:4] != b"PACK":
+        raise ObjectError("not a pack")
+    count = int.from_bytes(data[8:12], "big")
+    pos = 12
+    by_offset: dict[int, tuple[str, bytes]] = {}
+    pending: list[tuple[int, str | int, bytes]] = []  # (offset, base oid or base offset, delta)
+    view = memoryview(data)
+    for _ in range(count):
+        start = pos
+        byte = data[pos]
+        pos += 1
+        kind = (byte >> 4) & 7
+        shift = 4
+        while byte & 0x80:
+            byte = data[pos]
+            pos += 1
+            shift += 7
+        base_ref: str | int | None = None
+        if kind == 7:
+            base_ref = data[pos : pos + 20].hex()
+            pos += 20
+        elif kind == 6:
+            byte = data[pos]
+            pos += 1
+            rel = byte & 0x7F
+            while byte & 0x80:
+                byte = data[pos]
+                pos += 1
+                rel = ((rel + 1) << 7) | (byte & 0x7F)
+            base_ref = start - rel
+        d = zlib.decompressobj()
+        chunks = []
+        while not d.eof:
+            piece = view[pos : pos + 65536]
+            if not piece:
+                raise ObjectError("truncated pack")
+            chunks.append(d.decompress(piece))
+            pos += len(piece) - len(d.unused_data)
+        body = b"".join(chunks)
+        if base_ref is None:
+            name = TYPE_NAMES[kind]
+            store.write(name, body)
+            by_offset[start] = (name, body)
+        else:
+            pending.append((start, base_ref, body))
+    by_oid = {object_id(k, b): (k, b) for k, b in by_offset.values()}
+    got = set(by_oid)
+    for _ in range(len(pending) + 1):
+        if not pending:
+            break
+        left = []
+        for start, base_ref, delta in pending:
+            base: tuple[str, bytes] | None
+            if isinstance(base_ref, int):
+                base = by_offset.get(base_ref)
+            else:
+                base = by_oid.get(base_ref)
+                if base is None:
+                    found = store.read(base_ref)
+                    base = (found[1], found[2]) if found else None
+            if base is None:
+                left.append((start, base_ref, delta))
+                continue
+            result = (base[0], _apply_delta(base[1], delta))
+            by_offset[start] = result
+            oid = store.write(*result)
+            by_oid[oid] = result
+            got.add(oid)
+        if len(left) == len(pending):
+            raise ObjectError("pack has deltas against objects that are not available")
+        pending = left
+    return got
