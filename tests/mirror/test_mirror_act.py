@@ -76,3 +76,36 @@ def test_cli_runs_the_same_stage(seeded: World) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "output skipped=false" in proc.stdout
     assert w.target_refs() == w.source_refs()
+
+
+@pytest.mark.act
+def test_action_reports_one_error_for_a_bad_token(seeded: World, act: ActRunner) -> None:
+    w = seeded
+    workflow = """\
+on: push
+jobs:
+  mirror:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: shipyard/shipyard/actions/bitbucket-mirror@v1
+        with:
+          workspace: ${{ env.BB_WS }}
+          username: dev@example.com
+          token: ${{ secrets.BB_TOKEN }}
+          api-url: ${{ env.BB_API }}
+          git-url: ${{ env.BB_GIT }}
+          source-url: ${{ env.SRC_URL }}
+          source-token: ${{ secrets.SRC_TOKEN }}
+"""
+    bad = "ATATT" + "n" * 30
+    result = act.run(
+        workflow,
+        env={"BB_WS": w.ws, "BB_API": w.bb.url, "BB_GIT": w.git_server.base_url + "/{workspace}/{slug}.git",
+             "SRC_URL": w.src_url},
+        secrets={"BB_TOKEN": bad, "SRC_TOKEN": w.src_token},
+    )
+    assert not result.ok
+    errors = [ln for ln in result.output.splitlines() if "::error" in ln]
+    assert len(errors) == 1, result.output[-3000:]
+    assert "rejected the user API token (401" in errors[0] and "Fix:" in errors[0]
+    assert bad not in result.output

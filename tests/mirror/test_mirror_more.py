@@ -211,3 +211,14 @@ def test_api_token_without_user_scope_names_the_scope(seeded: World) -> None:
     w.bb.add_credential("api-token", t, user=w.email, scopes=["read:repository:bitbucket", "write:repository:bitbucket"])
     res = w.mirror(token=t)
     assert not res.ok and "read:user:bitbucket" in res.output
+
+
+def test_working_app_password_is_accepted_with_a_warning(seeded: World) -> None:
+    w = seeded
+    pw = "ATBB" + "w" * 28
+    w.bb.add_credential("app-password", pw, user="devuser")
+    res = w.mirror(token=pw, username="devuser")
+    assert res.ok, res.output
+    assert "warning: App passwords were removed by Bitbucket Cloud on 2026-07-28" in res.output
+    assert "app password" in res.summary
+    assert w.target_refs() == w.source_refs()
