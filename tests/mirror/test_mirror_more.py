@@ -182,7 +182,7 @@ def test_summary_table_and_preflight_facts(seeded: World) -> None:
 
 
 def test_deletion_is_leased_against_concurrent_changes(seeded: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shipyard.mirror.gitops import Git
+    from shipyard.mirror.transport import Git
 
     w = seeded
     assert w.mirror().ok

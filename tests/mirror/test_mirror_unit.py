@@ -14,7 +14,7 @@ from shipyard.git import GitResult
 from shipyard.mirror import refs as R
 from shipyard.mirror.auth import Credential, app_password_warning, detect, ssh_setup
 from shipyard.mirror.bitbucket import slugify
-from shipyard.mirror.gitops import Endpoint, classify, parse_porcelain, remote_messages
+from shipyard.mirror.transport import Endpoint, classify, parse_porcelain, remote_messages
 from shipyard.runtime import TransientError, UserError
 
 A, B, C, D = "a" * 40, "b" * 40, "c" * 40, "d" * 40

@@ -20,7 +20,7 @@ from shipyard.git import GitAuth
 from shipyard.mirror import refs as R
 from shipyard.mirror.auth import KINDS, Credential, app_password_warning, detect, ssh_setup
 from shipyard.mirror.bitbucket import CLOUD_API, CLOUD_WEB, FORK_POLICIES, Bitbucket, Preflight, Repo, slugify
-from shipyard.mirror.gitops import (
+from shipyard.mirror.transport import (
     SOURCE_NS,
     Endpoint,
     Git,
