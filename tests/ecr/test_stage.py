@@ -397,3 +397,10 @@ def test_extra_repositories_are_ensured_too(stage: Stage) -> None:
     names = sorted(x["repositoryName"] for x in stage.moto.client("ecr").describe_repositories()["repositories"])
     assert names == ["team/svc", "team/svc/buildcache"]
     assert r.summary.count("created with the standard settings") == 2
+
+
+def test_missing_skopeo_is_named_with_the_fix(image_stage: Stage) -> None:
+    st = image_stage
+    r = st.run(env={"PATH": "/nonexistent"}, tags="v1", source_image=st.images.first)
+    assert r.code == 1 and "skopeo is not installed" in r.output and "apt-get install -y skopeo" in r.output
+    assert st.registry.tags("team/svc") == []
