@@ -404,3 +404,7 @@ def test_missing_skopeo_is_named_with_the_fix(image_stage: Stage) -> None:
     r = st.run(env={"PATH": "/nonexistent"}, tags="v1", source_image=st.images.first)
     assert r.code == 1 and "skopeo is not installed" in r.output and "apt-get install -y skopeo" in r.output
     assert st.registry.tags("team/svc") == []
+    assert st.moto.client("ecr").describe_repositories()["repositories"] == []  # failed before any AWS call
+    missing = st.run(tags="v1", source_image="containers-storage:localhost/no-such-image:1")
+    assert missing.code == 1 and "source image was not found" in missing.output, missing.output
+    assert st.moto.client("ecr").describe_repositories()["repositories"] == []

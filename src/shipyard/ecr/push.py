@@ -113,7 +113,8 @@ def _skopeo(action: Action, args: list[str], what: str, timeout: float = 1800) -
             raise UserError(f"{what} was refused by the registry: {detail}",
                             "the role needs ecr:BatchCheckLayerAvailability, ecr:InitiateLayerUpload, "
                             "ecr:UploadLayerPart, ecr:CompleteLayerUpload and ecr:PutImage on the repository.")
-        if "does not exist" in low or "no such image" in low or "image not known" in low:
+        if any(s in low for s in ("does not exist", "no such image", "image not known", "does not resolve to an image",
+                                  "identifier is not an image", "manifest unknown", "no such file")):
             raise UserError(f"{what} failed: the source image was not found ({detail}).",
                             "pass the build stage's image reference as source-image, e.g. "
                             "`containers-storage:<ref>` (buildah) or `docker-daemon:<ref>` (docker).")

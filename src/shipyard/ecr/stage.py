@@ -165,6 +165,18 @@ def read_config(action: Action) -> Config:
 
 def run(action: Action) -> None:
     cfg = read_config(action)
+    with tempfile.TemporaryDirectory(prefix="shipyard-ecr-", dir=action.env.get("RUNNER_TEMP") or None) as tmp:
+        staged: tuple[Path, Manifest] | None = None
+        if cfg.source and not cfg.login_only:  # local and first: a bad source-image fails before any AWS call
+            path = Path(tmp) / "image"
+            staged = (path, push.stage_image(action, cfg.source, path, cfg.manifest_format))
+            if cfg.digest and cfg.digest != staged[1].digest:
+                action.info(f"source image stages as {staged[1].digest} (the build reported {cfg.digest}; "
+                            "the registry format/compression differs, the pushed digest is what counts)")
+        _run(action, cfg, staged)
+
+
+def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> None:
     if cfg.scan:  # validate the allowlist before any side effect
         import datetime as dt
 
@@ -230,16 +242,15 @@ def run(action: Action) -> None:
         return
 
     assert cfg.repository is not None
-    with tempfile.TemporaryDirectory(prefix="shipyard-ecr-", dir=action.env.get("RUNNER_TEMP") or None) as tmp:
-        try:
-            digest = _publish_all(action, cfg, results, Path(tmp), creds).digest
-        except RegistryUnreachable as exc:
-            raise UserError(f"The registry data plane is unreachable ({exc}).",
-                            "check registry-endpoint (VPC endpoint DNS/security groups) and the runner's network; "
-                            "re-run if it was a blip.")
-        except RegistryError as exc:
-            raise UserError(f"The registry answered something unexpected: {exc}.",
-                            "re-run; if it persists check the repository in the ECR console.")
+    try:
+        digest = _publish_all(action, cfg, results, staged, creds).digest
+    except RegistryUnreachable as exc:
+        raise UserError(f"The registry data plane is unreachable ({exc}).",
+                        "check registry-endpoint (VPC endpoint DNS/security groups) and the runner's network; "
+                        "re-run if it was a blip.")
+    except RegistryError as exc:
+        raise UserError(f"The registry answered something unexpected: {exc}.",
+                        "re-run; if it persists check the repository in the ECR console.")
 
     image_uri = f"{registry_host}/{cfg.repository}@{digest}"
     summary.key_values([("image", image_uri), ("identity", arn or account),
@@ -301,20 +312,13 @@ class _Target:
     plan: list[push.TagResult]
 
 
-def _publish_all(action: Action, cfg: Config, results: list[RegionResult], tmp: Path,
+def _publish_all(action: Action, cfg: Config, results: list[RegionResult], staged_image: tuple[Path, Manifest] | None,
                  creds: aws.AwsCredentials | None) -> Manifest:
     """Plan every region first (so a tag conflict anywhere stops the run before anything is written), then push
     the primary region and the replicas, then confirm the tags on each region's ECR API."""
     assert cfg.repository is not None
     repo = cfg.repository
-    staged: Path | None = None
-    manifest: Manifest | None = None
-    if cfg.source:
-        staged = tmp / "image"
-        manifest = push.stage_image(action, cfg.source, staged, cfg.manifest_format)
-        if cfg.digest and cfg.digest != manifest.digest:
-            action.info(f"source image stages as {manifest.digest} (the build reported {cfg.digest}; "
-                        "the registry format/compression differs, the pushed digest is what counts)")
+    staged, manifest = staged_image if staged_image else (None, None)
     standard = push.Mutability(cfg.settings.mutability, [f["filter"] for f in cfg.settings.exclusion_filters])
     upstream: tuple[str, bool] | None = None  # where replicas copy from when nothing was staged
     targets: list[_Target] = []
