@@ -157,6 +157,7 @@ class WorkClone:
         self.requests = 0
         self.first_depth = 1
         self.objects = ObjectStore(self.git_dir, self._env)
+        self.new_commits = 0  # commits that arrived with the last incremental fetch
         self._http: Any = None
 
     # ------------------------------------------------------------------ plumbing
@@ -323,6 +324,7 @@ class WorkClone:
             return self.fetch(branch) or ""
         if tip not in got:
             return self.fetch(branch) or ""
+        self.new_commits = sum(1 for oid in got if oid in self.objects.commits)
         self._write_ref(ref, tip)
         return tip
 

@@ -76,6 +76,7 @@ class ObjectStore:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.written: dict[str, tuple[str, bytes]] = {}  # objects created by the current attempt
+        self.commits: set[str] = set()  # commit ids written (by fetches and by us)
 
     def _reader(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -113,6 +114,8 @@ class ObjectStore:
     def write(self, kind: str, data: bytes) -> str:
         oid = object_id(kind, data)
         self.written[oid] = (kind, data)
+        if kind == "commit":
+            self.commits.add(oid)
         path = self.git_dir / "objects" / oid[:2] / oid[2:]
         if not path.exists():
             path.parent.mkdir(exist_ok=True)

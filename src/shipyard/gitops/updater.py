@@ -57,8 +57,8 @@ class UpdateRequest:
     guard_depth: int = 200
     max_attempts: int = 30
     max_seconds: float = 300.0
-    backoff_base: float = 0.05
-    backoff_cap: float = 5.0
+    backoff_base: float = 0.03
+    backoff_cap: float = 10.0
     dry_run: bool = False
 
 
@@ -103,6 +103,8 @@ class Updater:
         self._scanned: str | None = None  # newest commit already checked by the guard
         self._latest: msg.BuildRecord | None = None
         self._validated: dict[str, bytes] = {}
+        self._contenders = 1.0
+        self._cycle = 0.0  # fastest fetch-edit-push cycle seen (the unit of the backoff window)
 
     # ------------------------------------------------------------------ main loop
     def run(self, *, target_branch: str | None = None) -> UpdateOutcome:
@@ -113,11 +115,16 @@ class Updater:
         if req.guard and (req.built_at is not None or req.source_commit):
             self.clone.first_depth = min(25, req.guard_depth)  # recent history for the guard, in the same fetch
         attempt = 0
-        failures = 0
         while True:
             attempt += 1
             attempt_start = self.clock()
             tip = self._fetch_tip()
+            fetched_at = self.clock()
+            # a cycle = incremental fetch + edit + push; the first fetch is a slower clone-like one
+            fetch_time = fetched_at - attempt_start if attempt > 1 else req.backoff_base
+            if attempt > 1:
+                # Landings we saw while waiting drain the queue of contenders we are estimating.
+                self._contenders = max(1.0, self._contenders - self.clone.new_commits + 1)
             newer = self._guard(tip)
             if newer is not None:
                 return self._out_of_order(tip, newer, attempt, start)
@@ -170,8 +177,7 @@ class Updater:
                         f"moving or the server kept failing (last: {exc}). Nothing was pushed.",
                         "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
                     )
-                failures += 1
-                delay = self._backoff(failures, self.clock() - attempt_start)
+                delay = self._backoff(self.clock() - fetched_at + fetch_time)
                 if isinstance(exc, TransientError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 delay = min(delay, max(0.0, req.max_seconds - elapsed))
@@ -182,14 +188,20 @@ class Updater:
             outcome.elapsed = self.clock() - start
             return outcome
 
-    def _backoff(self, failures: int, cycle: float) -> float:
-        """Full-jitter exponential backoff in units of our own fetch-edit-push cycle time: after k lost races
-        wait uniform(0, cycle * 2**k). Contenders spread out until about one attempt is in flight per
-        cycle, so retries cost little and the branch is never idle for long."""
+    def _backoff(self, cycle: float) -> float:
+        """How long to wait after losing a race.
+
+        Each updater keeps an estimate of how many others are contending for the branch: doubled on every
+        lost race, reduced by the landings it sees on its next fetch (a draining queue shrinks the window
+        again instead of leaving the branch idle). The wait is uniform in [0, 2 * contenders * cycle], with
+        ``cycle`` our own fetch-edit-push time: about one attempt per cycle reaches the server, so a retry
+        usually wins and failed attempts stay few and cheap.
+        """
         req = self.req
-        unit = max(req.backoff_base, cycle)
-        window = unit * (2 ** min(failures, 10))
-        return min(req.backoff_cap, self.rng.uniform(0, window))
+        self._contenders = min(self._contenders * 2, 4096.0)
+        self._cycle = min(self._cycle, cycle) if self._cycle else cycle
+        unit = min(max(req.backoff_base, self._cycle), 0.25)
+        return min(req.backoff_cap, self.rng.uniform(0, 2 * self._contenders * unit))
 
     def _fetch_tip(self) -> str:
         tip: str | None = None
