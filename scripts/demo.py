@@ -118,6 +118,8 @@ class PipelineRun:
     timings: list[tuple[str, str, float]]  # (step, Success|Failure, seconds)
     config_before: str
     slack_before: int
+    git_requests: list[Any] = dataclasses.field(default_factory=list)  # the git server's transcript of the run
+    postman_before: dict[str, float] = dataclasses.field(default_factory=dict)  # collection uid -> updated
 
     @property
     def ok(self) -> bool:
@@ -208,6 +210,21 @@ class Demo:
     def act(self) -> ActRunner:
         assert self._act is not None
         return self._act
+
+    def describe(self) -> str:
+        rows = [
+            ("registry (ECR data plane)", f"{self.registry.url}  base image {self.base_image}"),
+            ("moto (ECR + STS API)", self.moto.endpoint_url),
+            ("git server (GitHub side)", f"{self.git.url(self.source_name)}, {self.git.url(self.config_name)}"),
+            ("git server (Bitbucket side)", self.git.base_url + f"/{BB_WORKSPACE}/<slug>.git"),
+            ("Slack Web API double", self.slack.api_url),
+            ("GitHub OIDC token double", self.oidc.url),
+            ("ArgoCD double", f"{self.argocd.url}  apps {', '.join(APPS)}"),
+            ("Bitbucket REST double", self.bitbucket.url),
+            ("Postman API double", self.postman.url),
+        ]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"  {name:<{width}}  {where}" for name, where in rows)
 
     # ------------------------------------------------------------------ the repositories and accounts
     def _seed(self) -> None:
@@ -321,6 +338,8 @@ class Demo:
         env, secrets = self.env()
         before_config = self.config_tip()
         before_slack = len(self._tops())
+        before_git = len(self.git.transcript)
+        before_postman = {c.uid: c.updated for c in list(self.postman.collections.values())}
         started = time.monotonic()
         result = run_act(self.act, self.git.url(self.source_name), self.admin_token, env=env, secrets=secrets,
                          timeout=timeout, local_actions={CHECKOUT: FIXTURES / "checkout"})
@@ -330,7 +349,7 @@ class Demo:
         except (OSError, ValueError):
             outputs = {}
         return PipelineRun(label, result, seconds, outputs, parse_timings(result.output), before_config,
-                           before_slack)
+                           before_slack, list(self.git.transcript[before_git:]), before_postman)
 
     # ------------------------------------------------------------------ reading the results back
     def _tops(self) -> list[Any]:
@@ -340,8 +359,8 @@ class Demo:
         return Facts(
             ok=run.ok, seconds=run.seconds, outputs=run.outputs, timings=run.timings,
             slack=self._slack_facts(run), registry=self._registry_facts(), ecr=self._ecr_facts(),
-            config=self._config_facts(run), argocd=self._argocd_facts(), bitbucket=self._bitbucket_facts(),
-            postman=self._postman_facts(),
+            config=self._config_facts(run), argocd=self._argocd_facts(), bitbucket=self._bitbucket_facts(run),
+            postman=self._postman_facts(run),
         )
 
     def _slack_facts(self, run: PipelineRun) -> dict[str, Any]:
@@ -409,16 +428,18 @@ class Demo:
                              "polls": str(self.argocd.app(name).polls)}
         return out
 
-    def _bitbucket_facts(self) -> dict[str, Any]:
+    def _bitbucket_facts(self, run: PipelineRun) -> dict[str, Any]:
         target = f"{BB_WORKSPACE}/{SERVICE}.git"
+        pushes = [r for r in run.git_requests
+                  if r.method == "POST" and r.path.startswith(f"/{target}/git-receive-pack") and r.status == 200]
         try:
             refs = self.git.refs(target)
         except (OSError, subprocess.CalledProcessError):
             refs = {}
         return {"url": self.git.url(target), "refs": refs, "source": self.git.refs(self.source_name),
-                "rest": f"{BB_WORKSPACE}/{SERVICE}" in self.bitbucket.repos}
+                "rest": f"{BB_WORKSPACE}/{SERVICE}" in self.bitbucket.repos, "pushes": len(pushes)}
 
-    def _postman_facts(self) -> list[dict[str, Any]]:
+    def _postman_facts(self, run: PipelineRun) -> list[dict[str, Any]]:
         out = []
         for stored in list(self.postman.collections.values()):
             items = stored.data.get("item") or []
@@ -430,8 +451,10 @@ class Demo:
                     stack.extend(item["item"])
                 else:
                     count += 1
+            before = run.postman_before.get(stored.uid)
+            change = "created" if before is None else ("updated" if stored.updated != before else "unchanged")
             out.append({"uid": stored.uid, "name": (stored.data.get("info") or {}).get("name", ""),
-                        "workspace": stored.workspace, "requests": count})
+                        "workspace": stored.workspace, "requests": count, "change": change})
         return out
 
 
@@ -507,7 +530,10 @@ def render(run: PipelineRun, facts: Facts) -> str:
     s = facts.slack
     if s.get("messages"):
         lines.append(f"Slack      #deploys ({SLACK_CHANNEL}): {s['messages']} new message ts={s['ts']}, "
-                     f"{s['edits']} in-place updates, {s['replies']} thread replies; final: {s['header'] or s['text']}")
+                     f"{s['edits']} in-place updates, {s['replies']} thread replies")
+        lines.append(f"             final: {s['header'] or s['text']}  [{s['text']}]")
+        for row in s["body"].strip().splitlines():
+            lines.append("             " + (row if len(row) <= 110 else row[:107] + "..."))
     else:
         lines.append("Slack      no message")
     reg = facts.registry
@@ -519,7 +545,8 @@ def render(run: PipelineRun, facts: Facts) -> str:
         lines.append("             OCI labels: " + ", ".join(f"{k}={v}" for k, v in sorted(oci.items())))
     lines.append(f"ECR API    {ECR_HOST}/{SERVICE} (moto describe_images):")
     for image in facts.ecr:
-        lines.append(f"             {image['digest']}  tags: {', '.join(image['tags'])}  scan: {image['scan']}")
+        scan = f"  scan: {image['scan']}" if image["scan"] else ""
+        lines.append(f"             {image['digest']}  tags: {', '.join(image['tags'])}{scan}")
     lines.append(f"Build      skipped={o.get('build-skipped', '?')}  image-uri={o.get('image-uri') or '-'}")
     c = facts.config
     if c["changed"]:
@@ -535,11 +562,13 @@ def render(run: PipelineRun, facts: Facts) -> str:
                      f"({app['polls']} polls so far)")
     b = facts.bitbucket
     same = b["refs"] == b["source"] and bool(b["refs"])
-    lines.append(f"Bitbucket  {b['url']}: {len(b['refs'])} refs, {'identical to' if same else 'DIFFERENT from'} "
-                 f"the source ({', '.join(sorted(r.split('/', 2)[-1] for r in b['refs'])) or '-'})")
+    pushed = f"{b['pushes']} push" if b["pushes"] else "nothing pushed"
+    lines.append(f"Bitbucket  {b['url']}: {pushed}; {len(b['refs'])} refs, "
+                 f"{'identical to' if same else 'DIFFERENT from'} the source "
+                 f"({', '.join(sorted(r.split('/', 2)[-1] for r in b['refs'])) or '-'})")
     for coll in facts.postman:
-        lines.append(f"Postman    collection '{coll['name']}' uid={coll['uid']}, {coll['requests']} requests, "
-                     f"{o.get('collection-url') or '(url not reported this run)'}")
+        lines.append(f"Postman    collection '{coll['name']}' {coll['change']}: uid={coll['uid']}, "
+                     f"{coll['requests']} requests, {o.get('collection-url') or '(no url output this run)'}")
     if not facts.postman:
         lines.append("Postman    no collection")
     if facts.timings:
@@ -580,7 +609,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: '{tool}' is not installed; run `bash scripts/setup.sh` (or `bash scripts/demo.sh`).")
             return 2
     failed = False
+    started = time.monotonic()
     with workdir(args.keep) as path, Demo(path) as demo:
+        print("local stack on 127.0.0.1 (random ports):\n" + demo.describe())
         labels = ["run 1: first deploy", "run 2: same commit again (nothing changed)"][: args.runs]
         for label in labels:
             print(f"\n-- {label}: act runs the root action (checkout -> plan -> ... -> slack finish)", flush=True)
@@ -591,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             failed = failed or not run.ok
         if args.keep:
             print(f"act logs and repositories under {path}")
+    print(f"\ndemo {'FAILED' if failed else 'done'} in {time.monotonic() - started:.0f}s")
     return 1 if failed else 0
 
 

@@ -113,11 +113,13 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     # Bitbucket: every branch and tag of the source, identical
     assert facts.bitbucket["rest"] and facts.bitbucket["refs"] == facts.bitbucket["source"]
     assert set(facts.bitbucket["refs"]) == {"refs/heads/main", "refs/tags/v1.0.0"}
+    assert facts.bitbucket["pushes"] == 1
 
     # Postman: one collection with the spec's two requests, the URL handed out as an output
     assert len(facts.postman) == 1
     coll = facts.postman[0]
     assert coll["name"] == SERVICE and coll["requests"] == 2 and out["collection-url"].endswith(coll["uid"])
+    assert coll["change"] == "created"
 
     # timings per stage from act's log, every stage succeeded
     steps = {name: status for name, status, _ in facts.timings}
@@ -145,6 +147,8 @@ def test_second_run_skips_and_changes_nothing(first: tuple[Any, Any], second: tu
     assert not facts.config["changed"] and facts.config["tip"] == before.config["tip"]
     assert facts.bitbucket["refs"] == before.bitbucket["refs"] == facts.bitbucket["source"]
     assert [c["uid"] for c in facts.postman] == [c["uid"] for c in before.postman]
+    assert [c["change"] for c in facts.postman] == ["unchanged"]
+    assert facts.bitbucket["pushes"] == 0
     for name in APPS:
         assert facts.argocd[name]["revision"] == before.config["tip"]
     assert "already identical on the target" in run.act.output
@@ -161,7 +165,8 @@ def test_critical_finding_stops_before_gitops(failed: tuple[Any, Any], second: t
     assert not facts.config["changed"] and facts.config["tip"] == before.config["tip"]
     steps = {name: status for name, status, _ in facts.timings}
     assert steps.get("ecr-push") == "Failure" and "gitops-update" not in steps and "argocd-wait" not in steps
-    assert steps.get("slack finish") == "Success"
+    assert steps.get("slack finish") == "Success" and "postman-publish" not in steps
+    assert [c["change"] for c in facts.postman] == ["unchanged"]
     slack = facts.slack
     assert slack["messages"] == 1 and slack["status"] == "failure", slack
     assert "ECR push" in slack["header"] or "ecr-push" in slack["header"], slack
