@@ -53,13 +53,14 @@ def test_transient_classification() -> None:
 
 # ----------------------------------------------------------------------------------------- settings
 def test_lifecycle_policy_protects_cache_and_deployed_tags_before_count_rule() -> None:
-    s = repository.Settings(cache_prefixes=["buildcache"], protected_prefixes=["prod-"], keep_images=30,
+    s = repository.Settings(cache_prefixes=["buildcache"], protected_prefixes=["prod-", "staging-"], keep_images=30,
                             untagged_days=7)
     rules = s.lifecycle_policy()["rules"]
-    assert [r["rulePriority"] for r in rules] == [1, 2, 3, 4]
-    assert rules[0]["selection"]["tagPrefixList"] == ["buildcache"]
-    assert rules[1]["selection"]["tagPrefixList"] == ["prod-"]
-    assert rules[2]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+    assert [r["rulePriority"] for r in rules] == [1, 2, 3, 4, 5]
+    # one rule per prefix: a tagPrefixList of several prefixes selects only images carrying ALL of them
+    assert [r["selection"].get("tagPrefixList") for r in rules[:3]] == [["buildcache"], ["prod-"], ["staging-"]]
+    assert all(r["selection"]["countNumber"] == 9999 for r in rules[:3])
+    assert rules[3]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                                      "countNumber": 7}
     last = rules[-1]["selection"]
     assert last["tagStatus"] == "any" and last["countNumber"] == 30  # "any" must be the lowest priority

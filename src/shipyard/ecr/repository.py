@@ -5,7 +5,8 @@ Standard settings:
 * tag immutability ``IMMUTABLE_WITH_EXCLUSION`` with a wildcard exclusion per cache tag prefix (``buildcache*``),
   so release tags can never be overwritten while the registry cache keeps moving;
 * scan on push;
-* a lifecycle policy: cache tags and currently deployed tags are matched first by rules that keep up to
+* a lifecycle policy: cache tags and currently deployed tags are matched first by rules (one per prefix: a
+  ``tagPrefixList`` with several prefixes selects only images carrying all of them) that keep up to
   :data:`PROTECT_COUNT` images each (ECR never lets a lower-priority rule expire an image a higher-priority rule
   matched, so this protects them), untagged images expire after N days, and everything else beyond the last N
   images expires;
@@ -24,7 +25,7 @@ from typing import Any
 from shipyard.ecr.aws import call, error_code
 from shipyard.runtime import Action, UserError
 
-PROTECT_COUNT = 10000
+PROTECT_COUNT = 9999
 FILTER_RE = re.compile(r"^[0-9a-zA-Z._*-]{1,128}$")
 PREFIX_RE = re.compile(r"^[0-9a-zA-Z._-]{1,127}$")
 REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -61,13 +62,14 @@ class Settings:
             rules.append({"rulePriority": len(rules) + 1, "description": description, "selection": selection,
                           "action": {"type": "expire"}})
 
-        if self.cache_prefixes:
-            add("shipyard: keep cache tags (matched first, so no later rule expires them)",
-                {"tagStatus": "tagged", "tagPrefixList": list(self.cache_prefixes),
+        # One rule per prefix: several prefixes in one tagPrefixList select only images carrying ALL of them.
+        for prefix in self.cache_prefixes:
+            add(f"shipyard: keep cache tags {prefix}* (matched first, so no later rule expires them)",
+                {"tagStatus": "tagged", "tagPrefixList": [prefix],
                  "countType": "imageCountMoreThan", "countNumber": PROTECT_COUNT})
-        if self.protected_prefixes:
-            add("shipyard: keep deployed tags (matched first, so no later rule expires them)",
-                {"tagStatus": "tagged", "tagPrefixList": list(self.protected_prefixes),
+        for prefix in self.protected_prefixes:
+            add(f"shipyard: keep deployed tags {prefix}* (matched first, so no later rule expires them)",
+                {"tagStatus": "tagged", "tagPrefixList": [prefix],
                  "countType": "imageCountMoreThan", "countNumber": PROTECT_COUNT})
         if self.untagged_days > 0:
             add(f"shipyard: expire untagged images after {self.untagged_days} days",
