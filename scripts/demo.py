@@ -604,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (act logs, repositories)")
     parser.add_argument("--verbose", action="store_true", help="print act's whole log of each run")
     args = parser.parse_args(argv)
+    # act (and the other dev tools) live beside this interpreter in .venv, also when it was run without activating
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     for tool in ("act", "buildah", "git", "docker-registry"):
         if not shutil.which(tool):
             print(f"error: '{tool}' is not installed; run `bash scripts/setup.sh` (or `bash scripts/demo.sh`).")

@@ -7,4 +7,5 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
-exec .venv/bin/python scripts/demo.py "$@"
+export PATH="$root/.venv/bin:$PATH"   # act comes with the dev tools in .venv
+exec python scripts/demo.py "$@"
