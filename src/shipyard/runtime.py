@@ -268,7 +268,7 @@ class Action:
         rendered = ",".join(f"{k}={_escape_property(str(v))}" for k, v in props.items() if v is not None)
         self._emit(f"::{command}{(' ' + rendered) if rendered else ''}::{_escape_data(message)}")
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
         """Outside GitHub nobody masks for us: blank known secrets in anything we print."""
         for value in sorted(self._masked, key=len, reverse=True):
             text = text.replace(value, "***")
@@ -286,18 +286,18 @@ class Action:
                 self._emit(f"::add-mask::{_escape_data(line)}")
 
     def info(self, message: str) -> None:
-        self._emit(self._scrub(message))
+        self._emit(self.scrub(message))
 
     def debug(self, message: str) -> None:
         if self.on_github:
-            self._command("debug", self._scrub(message))
+            self._command("debug", self.scrub(message))
         elif self.env.get("SHIPYARD_DEBUG"):
-            self._emit("debug: " + self._scrub(message))
+            self._emit("debug: " + self.scrub(message))
 
     def _annotate(
         self, kind: str, message: str, *, file: str | None, line: int | None, title: str | None
     ) -> None:
-        message = self._scrub(message)
+        message = self.scrub(message)
         if self.on_github:
             self._command(kind, message, file=file, line=line, title=title)
         else:
@@ -341,7 +341,7 @@ class Action:
         if path:
             _append_kv(path, name, text)
         elif not self.on_github:
-            self._emit(self._scrub(f"output {name}={text}"))
+            self._emit(self.scrub(f"output {name}={text}"))
 
     def set_env(self, name: str, value: object) -> None:
         text = _as_text(value)
@@ -349,7 +349,7 @@ class Action:
         if path:
             _append_kv(path, name, text)
         else:
-            self._emit(self._scrub(f"env {name}={text}"))
+            self._emit(self.scrub(f"env {name}={text}"))
 
     def write_summary(self) -> None:
         body = self.summary.render()
@@ -358,9 +358,9 @@ class Action:
         path = self.env.get("GITHUB_STEP_SUMMARY")
         if path:
             with open(path, "a", encoding="utf-8") as fh:
-                fh.write(self._scrub(body) + "\n")
+                fh.write(self.scrub(body) + "\n")
         else:
-            self._emit(self._scrub("\n" + body))
+            self._emit(self.scrub("\n" + body))
         self.summary = Summary()
 
     # ----------------------------------------------------------------- context
@@ -547,7 +547,7 @@ def _report_error_output(action: Action, message: str) -> None:
     """A failed stage still hands its error to later steps (the Slack notice shows it) as output ``error``."""
     if action.env.get("GITHUB_OUTPUT"):
         try:
-            action.set_output("error", action._scrub(message))
+            action.set_output("error", action.scrub(message))
         except OSError:
             pass
 

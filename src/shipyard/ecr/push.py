@@ -107,7 +107,7 @@ def _skopeo(action: Action, args: list[str], what: str, timeout: float = 1800) -
         raise UserError(f"{what} did not finish within {timeout / 60:.0f} minutes.",
                         "check the network path to the registry (VPC endpoint, proxy) and re-run.")
     if proc.returncode != 0:
-        detail = action._scrub(proc.stderr.strip()[-1500:])
+        detail = action.scrub(proc.stderr.strip()[-1500:])
         low = detail.lower()
         if "denied" in low or "unauthorized" in low or "authentication required" in low:
             raise UserError(f"{what} was refused by the registry: {detail}",
