@@ -601,6 +601,9 @@ def workdir(keep: bool) -> Iterator[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2, choices=(1, 2), help="1: first deploy only; 2: also the re-run")
+    parser.add_argument("--scan-failure", action="store_true",
+                        help="then a new commit whose image has a CRITICAL finding: the scan gate stops the pipeline "
+                             "before GitOps (expected to fail; the demo still exits 0 when it fails that way)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (act logs, repositories)")
     parser.add_argument("--verbose", action="store_true", help="print act's whole log of each run")
     args = parser.parse_args(argv)
@@ -622,6 +625,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(run.act.output if args.verbose else run.log_tail())
             print(render(run, demo.facts(run)), flush=True)
             failed = failed or not run.ok
+        if args.scan_failure:
+            print("\n-- run 3: a new commit, its image has a CRITICAL vulnerability (expected: stops at the scan gate)",
+                  flush=True)
+            sha = demo.change_source()
+            demo.queue_critical_finding()
+            print(f"   pushed {sha[:12]} to acme/orders; moto will report CVE-2026-0001 CRITICAL for the next scan")
+            run = demo.run_pipeline("run 3: scan gate")
+            facts = demo.facts(run)
+            if args.verbose:
+                print(run.act.output)
+            print(render(run, facts), flush=True)
+            steps = {name: status for name, status, _ in facts.timings}
+            as_expected = (not run.ok and steps.get("ecr-push") == "Failure" and "gitops-update" not in steps
+                           and facts.slack.get("status") == "failure")
+            print(f"   {'as expected' if as_expected else 'NOT as expected'}: ecr-push {steps.get('ecr-push')}, "
+                  f"gitops-update {'not run' if 'gitops-update' not in steps else 'ran'}, "
+                  f"Slack finished as {facts.slack.get('status')}")
+            failed = failed or not as_expected
         if args.keep:
             print(f"act logs and repositories under {path}")
     print(f"\ndemo {'FAILED' if failed else 'done'} in {time.monotonic() - started:.0f}s")
