@@ -141,6 +141,9 @@ def test_second_run_skips_and_changes_nothing(first: tuple[Any, Any], second: tu
     # a new Slack message for the new run, finished the same way
     assert facts.slack["messages"] == 1 and facts.slack["ts"] != before.slack["ts"]
     assert facts.slack["status"] == "success"
+    for said in ("unchanged content, build skipped", "already up to date at", "Synced and Healthy",
+                 "already identical, nothing pushed", "unchanged ("):
+        assert said in facts.slack["body"], (said, facts.slack["body"])
     # same image and tags everywhere, no new config commit, mirror and collection unchanged
     assert facts.registry["images"] == before.registry["images"]
     assert facts.ecr == before.ecr
