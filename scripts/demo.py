@@ -3,7 +3,14 @@ against a local stack on loopback, then a report of where every result went.
 
     .venv/bin/python scripts/demo.py            # two runs: a first deploy, then the unchanged re-run
     .venv/bin/python scripts/demo.py --runs 1
+    .venv/bin/python scripts/demo.py --scan-failure   # then a new commit whose image fails the scan gate
     .venv/bin/python scripts/demo.py --keep     # leave the work dir (act logs, repos) for inspection
+
+The service repository (acme/orders: examples/node-service, its OpenAPI spec and .github/workflows/ship.yml from
+tests/pipeline/workflow.yml) lives on the local git server; act starts from a clone of it, so ``github.sha`` is the
+commit the job checks out. ``actions/checkout`` is mapped to tests/pipeline/checkout (an offline stand-in that
+fetches from the git server); ``shipyard/shipyard@v1`` to an export of this checkout. act has no OIDC: the job
+gets ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN of the OIDC double through act's env file, secrets through its secret file.
 
 The stack (random ports, 127.0.0.1 only): an OCI registry as the ECR data plane, moto as the ECR/STS control
 plane, isolated buildah with an offline busybox base image, a git smart-HTTP server standing in for GitHub (the
