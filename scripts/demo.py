@@ -198,7 +198,7 @@ class Demo:
         self.git = GitServer(self._dir("git"))
         self.git.start()
         self._stack.callback(self.git.stop)
-        self.slack = self._double(SlackDouble(message_limit=(20, 1.0), app_limit=(100, 1.0)))
+        self.slack = self._double(SlackDouble())  # Slack's own limits: 1 message/s per channel, burst of 3
         self.oidc = self._double(OidcDouble(repository="acme/service"))
         self.argocd = self._double(ArgoCDDouble(refresh_delay=0.05, refresh_deadline=5.0))
         self.bitbucket = self._double(BitbucketDouble(self.git))
