@@ -36,6 +36,7 @@ from shipyard.gitops.objects import (
 from shipyard.runtime import TransientError, UserError, parse_retry_after, redact_url
 
 RETRYABLE_PUSH = (
+    "atomic push failure",
     "non-fast-forward",
     "fetch first",
     "cannot lock ref",
@@ -158,6 +159,8 @@ class WorkClone:
         self.first_depth = 1
         self.objects = ObjectStore(self.git_dir, self._env)
         self.new_commits = 0  # commits that arrived with the last incremental fetch
+        self.last_refs: dict[str, str] = {}
+        self.last_caps: set[str] = set()
         self._http: Any = None
 
     # ------------------------------------------------------------------ plumbing
@@ -275,7 +278,7 @@ class WorkClone:
         self.fetched.add(branch)
         return self.rev_parse(ref)
 
-    def fast_fetch(self, branch: str) -> str:
+    def fast_fetch(self, branch: str, refs: Mapping[str, str] | None = None) -> str:
         """Incremental fetch in-process: one GET of the ref advertisement and, when the branch moved, one
         POST to upload-pack wanting the new tip with our tip as the only "have"; the objects are written as
         loose objects. Falls back to ``git fetch`` when the server answers anything unexpected."""
@@ -287,19 +290,14 @@ class WorkClone:
             return self.fetch(branch) or ""
         headers = {"User-Agent": "git/shipyard", **self._auth_headers()}
         base = self.url.rstrip("/")
-        self.requests += 1
-        try:
-            adv = self._session().get(f"{base}/info/refs?service=git-upload-pack", headers=headers,
-                                      timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
-        if adv.status_code != 200:
-            self._http_failure(adv)
-        refs, caps = parse_advertisement(adv.content)
+        if refs is None:
+            refs = self.advertise()
+        caps = self.last_caps
         tip = refs.get(f"refs/heads/{branch}")
         if tip is None:
             return self.fetch(branch) or ""  # let git produce the proper error
         if tip == ours:
+            self.new_commits = 0
             return tip
         want_caps = ["no-progress", "ofs-delta", "agent=git/shipyard"]
         filter_spec = "blob:limit=524288" if self.partial and "filter" in caps else None
@@ -375,28 +373,17 @@ class WorkClone:
         shallow = self.git_dir / "shallow"
         return shallow.exists() and oid in shallow.read_text().split()
 
-    def push(self, commit: str, branch: str, *, old: str) -> None:
+    def push(self, commit: str, branch: str, *, old: str,
+             also: Sequence[tuple[str, str, str]] = ()) -> None:
         """Move ``branch`` from ``old`` to ``commit`` with one smart-HTTP receive-pack request carrying the
         objects this attempt wrote. Never forced: the server applies it only if the branch is still at ``old``
-        (and, with ``receive.denyNonFastForwards``, only as a fast-forward)."""
-        import requests
-
+        (and, with ``receive.denyNonFastForwards``, only as a fast-forward). ``also``: more (old, new, ref)
+        commands applied atomically with it (the queue ticket's deletion)."""
         ref = f"refs/heads/{branch}"
-        body = receive_pack_request(old, commit, ref, list(self.objects.written.values()))
-        headers = {"Content-Type": "application/x-git-receive-pack-request",
-                   "Accept": "application/x-git-receive-pack-result", "User-Agent": "git/shipyard"}
-        headers.update(self._auth_headers())
-        self.requests += 1
-        where = redact_url(self.url)
-        try:
-            resp = self._session().post(self.url.rstrip("/") + "/git-receive-pack", data=body, headers=headers,
-                                        timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise TransientError(f"push to {where} failed: {type(exc).__name__}")
-        if resp.status_code != 200:
-            self._http_failure(resp)
-        unpack_status, refs = parse_report(resp.content)
+        commands = [(old, commit, ref), *also]
+        refs = self.send_commands(commands, list(self.objects.written.values()), atomic=bool(also))
         status = refs.get(ref, "")
+        unpack_status = refs.get("", "ok")
         if unpack_status == "ok" and status == "ok":
             return
         reason = status[3:] if status.startswith("ng ") else (
@@ -412,6 +399,44 @@ class WorkClone:
             )
         raise UserError(f"The config repository refused the push to '{branch}': {reason}")
 
+    def send_commands(self, commands: Sequence[tuple[str, str, str]], objects: Sequence[tuple[str, bytes]],
+                      *, atomic: bool = False) -> dict[str, str]:
+        """POST one receive-pack request; returns {ref: "ok" | "ng <reason>"} and "" -> unpack status."""
+        import requests
+
+        body = receive_pack_request(commands, objects, atomic=atomic)
+        headers = {"Content-Type": "application/x-git-receive-pack-request",
+                   "Accept": "application/x-git-receive-pack-result", "User-Agent": "git/shipyard"}
+        headers.update(self._auth_headers())
+        self.requests += 1
+        try:
+            resp = self._session().post(self.url.rstrip("/") + "/git-receive-pack", data=body, headers=headers,
+                                        timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientError(f"push to {redact_url(self.url)} failed: {type(exc).__name__}")
+        if resp.status_code != 200:
+            self._http_failure(resp)
+        unpack_status, refs = parse_report(resp.content)
+        refs[""] = unpack_status
+        return refs
+
+    def advertise(self) -> dict[str, str]:
+        """The server's refs (one GET of the upload-pack advertisement)."""
+        import requests
+
+        self.requests += 1
+        try:
+            adv = self._session().get(f"{self.url.rstrip('/')}/info/refs?service=git-upload-pack",
+                                      headers={"User-Agent": "git/shipyard", **self._auth_headers()},
+                                      timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
+        if adv.status_code != 200:
+            self._http_failure(adv)
+        refs, caps = parse_advertisement(adv.content)
+        self.last_refs, self.last_caps = refs, caps
+        return refs
+
     def _session(self) -> Any:
         if self._http is None:
             import requests
@@ -424,18 +449,35 @@ class WorkClone:
         return self.git("rev-parse", "--verify", "--quiet", rev).stdout.strip()
 
     def list_files(self, tip: str, patterns: Iterable[str]) -> list[TreeEntry]:
-        pats = list(patterns)
-        prefixes = sorted({literal_prefix(p) for p in pats})
-        if "" in prefixes:
-            prefixes = []
-        out = self.git("ls-tree", "-r", "-z", "--full-tree", tip, "--", *prefixes).stdout
-        entries: list[TreeEntry] = []
-        for record in filter(None, out.split("\0")):
-            meta, _, path = record.partition("\t")
-            mode, kind, oid = meta.split()
-            if kind == "blob" and any(glob_match(path, p) for p in pats):
-                entries.append(TreeEntry(mode, oid, path))
-        return entries
+        """Files matching the patterns in ``tip``, read from the local trees (no process per call)."""
+        root = self.objects.read(f"{tip}^{{tree}}")
+        if root is None:
+            raise UserError(f"internal: the tree of {tip} is not available locally")
+        found: dict[str, TreeEntry] = {}
+        for pattern in patterns:
+            prefix = literal_prefix(pattern)
+            tree: str | None = root[0]
+            for part in [p for p in prefix.split("/") if p]:
+                entry = next((e for e in self.objects.tree_entries(tree) if e.name == part), None) if tree else None
+                tree = entry.oid if entry is not None and entry.is_tree else None
+            if tree is None:
+                continue
+            if not any(c in pattern for c in "*?["):
+                name = pattern[len(prefix):]
+                entry = next((e for e in self.objects.tree_entries(tree) if e.name == name), None)
+                if entry is not None and not entry.is_tree and entry.mode != "160000":
+                    found[pattern] = TreeEntry(entry.mode, entry.oid, pattern)
+                continue
+            stack = [(tree, prefix)]
+            while stack:
+                oid, base = stack.pop()
+                for e in self.objects.tree_entries(oid):
+                    path = base + e.name
+                    if e.is_tree:
+                        stack.append((e.oid, path + "/"))
+                    elif e.mode != "160000" and glob_match(path, pattern):
+                        found[path] = TreeEntry(e.mode, e.oid, path)
+        return sorted(found.values(), key=lambda e: e.path)
 
     def read_blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
         """Blob contents by oid, fetching the missing ones from the promisor remote in one batch."""
@@ -448,23 +490,13 @@ class WorkClone:
             self.requests += 1
             self.git("-c", "protocol.version=2", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags",
                      "--no-write-fetch-head", "--quiet", "--filter=blob:none", "origin", *wanted)
-        proc = subprocess.run(["git", "cat-file", "--batch"], input=("\n".join(oids) + "\n").encode(),
-                              env=self._env, capture_output=True, timeout=self.timeout, check=False)
-        if proc.returncode != 0:
-            raise UserError(f"git cat-file failed: {scrub(proc.stderr.decode(errors='replace'), self.auth)}")
-        data = proc.stdout
         blobs: dict[str, bytes] = {}
-        pos = 0
-        while pos < len(data):
-            nl = data.index(b"\n", pos)
-            header = data[pos:nl].decode().split()
-            pos = nl + 1
-            if len(header) < 3:
-                raise UserError(f"git could not read object {header[0] if header else '?'}")
-            size = int(header[2])
-            blobs[header[0]] = data[pos : pos + size]
-            self._have.add(header[0])
-            pos += size + 1
+        for oid in oids:
+            got = self.objects.read(oid)
+            if got is None or got[1] != "blob":
+                raise UserError(f"git could not read object {oid} from the config repository")
+            blobs[oid] = got[2]
+            self._have.add(oid)
         return blobs
 
     def tree_for(self, base: str, files: Mapping[str, tuple[str, bytes]]) -> str:
@@ -500,17 +532,35 @@ class WorkClone:
         return found[0] if found else self.rev_parse(f"{rev}^{{tree}}")
 
     def log_messages(self, tip: str, stop: str | None, limit: int) -> list[tuple[str, int, str]]:
-        """(oid, committer time, message) from ``tip`` back to (not including) ``stop``, newest first."""
-        args = ["log", "-z", f"--max-count={limit}", "--format=%H%n%ct%n%B", tip]
-        if stop:
-            args.append(f"^{stop}")
-        out = self.git(*args).stdout
+        """(oid, committer time, message) from ``tip`` back to (not including) ``stop``, newest first,
+        walking the commits we have (never past a shallow boundary)."""
+        shallow = self._shallow()
+        seen: set[str] = {stop} if stop else set()
+        queue = [tip]
         entries: list[tuple[str, int, str]] = []
-        for record in filter(None, out.split("\0")):
-            oid, _, rest = record.lstrip("\n").partition("\n")
-            ct, _, body = rest.partition("\n")
-            entries.append((oid, int(ct or 0), body))
+        while queue and len(entries) < limit:
+            oid = queue.pop(0)
+            if oid in seen:
+                continue
+            seen.add(oid)
+            got = self.objects.read(oid)
+            if got is None or got[1] != "commit":
+                continue
+            header, _, message = got[2].decode("utf-8", "replace").partition("\n\n")
+            stamp = 0
+            for line in header.splitlines():
+                if line.startswith("parent ") and oid not in shallow:
+                    queue.append(line[7:].strip())
+                elif line.startswith("committer "):
+                    parts = line.rsplit(" ", 2)
+                    stamp = int(parts[-2]) if len(parts) == 3 and parts[-2].isdigit() else 0
+            entries.append((oid, stamp, message))
+        entries.sort(key=lambda e: -e[1])
         return entries
+
+    def _shallow(self) -> set[str]:
+        path = self.git_dir / "shallow"
+        return set(path.read_text().split()) if path.exists() else set()
 
     def checkout_to(self, rev: str, dest: Path) -> None:
         """Write the tree of ``rev`` to ``dest`` (for kustomize build); fetches missing blobs in one batch."""

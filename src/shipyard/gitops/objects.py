@@ -199,9 +199,18 @@ def build_pack(objects: Sequence[tuple[str, bytes]]) -> bytes:
     return bytes(out)
 
 
-def receive_pack_request(old: str, new: str, ref: str, objects: Sequence[tuple[str, bytes]]) -> bytes:
-    command = f"{old} {new} {ref}\0 report-status agent=shipyard\n".encode()
-    return pkt_line(command) + b"0000" + build_pack(objects)
+def receive_pack_request(commands: Sequence[tuple[str, str, str]], objects: Sequence[tuple[str, bytes]],
+                         *, atomic: bool = False) -> bytes:
+    """``commands`` are (old, new, ref); with ``atomic`` the server applies all of them or none."""
+    caps = "report-status" + (" atomic" if atomic else "") + " agent=shipyard"
+    body = b""
+    for i, (old, new, ref) in enumerate(commands):
+        line = f"{old} {new} {ref}" + (f"\0 {caps}" if i == 0 else "") + "\n"
+        body += pkt_line(line.encode())
+    body += b"0000"
+    if any(new != ZERO for _, new, _ in commands):
+        body += build_pack(objects)
+    return body
 
 
 def parse_report(body: bytes) -> tuple[str, dict[str, str]]:

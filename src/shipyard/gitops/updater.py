@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -60,6 +61,7 @@ class UpdateRequest:
     backoff_base: float = 0.03
     backoff_cap: float = 10.0
     dry_run: bool = False
+    queue: bool = True  # after a lost race, wait in the branch's ticket queue (refs/shipyard/queue/...)
 
 
 @dataclass
@@ -105,6 +107,8 @@ class Updater:
         self._validated: dict[str, bytes] = {}
         self._contenders = 1.0
         self._cycle = 0.0  # fastest fetch-edit-push cycle seen (the unit of the backoff window)
+        self._cycle_avg = 0.0
+        self._ticket: tuple[str, str] | None = None  # (queue ref, the commit it points at)
 
     # ------------------------------------------------------------------ main loop
     def run(self, *, target_branch: str | None = None) -> UpdateOutcome:
@@ -114,11 +118,22 @@ class Updater:
         self.clone.init()
         if req.guard and (req.built_at is not None or req.source_commit):
             self.clone.first_depth = min(25, req.guard_depth)  # recent history for the guard, in the same fetch
+        queue = req.queue and target_branch is None
+        try:
+            return self._loop(target_branch, queue, start)
+        finally:
+            if self._ticket is not None:
+                self._dequeue()
+
+    def _loop(self, target_branch: str | None, queue: bool, start: float) -> UpdateOutcome:
+        req = self.req
         attempt = 0
+        refs: dict[str, str] | None = None
         while True:
             attempt += 1
             attempt_start = self.clock()
-            tip = self._fetch_tip()
+            tip = self._fetch_tip(refs)
+            refs = None
             fetched_at = self.clock()
             # a cycle = incremental fetch + edit + push; the first fetch is a slower clone-like one
             fetch_time = fetched_at - attempt_start if attempt > 1 else req.backoff_base
@@ -167,8 +182,9 @@ class Updater:
                     if not self.clone.contains(tip, head):
                         parents = [head, tip]
             commit = self.clone.commit_files(parents, files, outcome.message, ident)
+            also = [(self._ticket[1], ZERO, self._ticket[0])] if self._ticket else []
             try:
-                self.clone.push(commit, target_branch or req.branch, old=old)
+                self.clone.push(commit, target_branch or req.branch, old=old, also=also)
             except (PushRejected, TransientError) as exc:
                 elapsed = self.clock() - start
                 if attempt >= req.max_attempts or elapsed >= req.max_seconds:
@@ -177,16 +193,88 @@ class Updater:
                         f"moving or the server kept failing (last: {exc}). Nothing was pushed.",
                         "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
                     )
-                delay = self._backoff(self.clock() - fetched_at + fetch_time)
+                cycle = self.clock() - fetched_at + fetch_time
+                if queue and isinstance(exc, PushRejected):
+                    # Lost a race: take a ticket in the branch's queue (once) and wait for our turn.
+                    self._note_cycle(cycle)
+                    if self._ticket is None:
+                        self._enqueue(tip)
+                    if self._ticket is not None:
+                        refs = self._wait_turn(start)
+                        self.log(f"attempt {attempt}: push lost the race ({exc}); our turn in the queue now")
+                        continue
+                delay = self._backoff(cycle)
                 if isinstance(exc, TransientError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 delay = min(delay, max(0.0, req.max_seconds - elapsed))
                 self.log(f"attempt {attempt}: push lost the race ({exc}); re-applying in {delay * 1000:.0f} ms")
                 self.sleep(delay)
                 continue
+            self._ticket = None  # deleted atomically with the update
             outcome.status, outcome.changed, outcome.commit = "updated", True, commit
             outcome.elapsed = self.clock() - start
             return outcome
+
+    # ------------------------------------------------------------------ the branch queue
+    def _queue_prefix(self) -> str:
+        return f"refs/shipyard/queue/{_ref_safe(self.req.branch)}/"
+
+    def _enqueue(self, tip: str) -> None:
+        """Create our ticket ``refs/shipyard/queue/<branch>/<epoch ms>-<service>-<rand>`` (pointing at any
+        existing commit, so it costs no objects). Tickets order the updaters that lost a race; each waits
+        until it is first, and deletes its ticket atomically with its own update."""
+        name = f"{int(time.time() * 1000):013d}-{_ref_safe(self.req.service)}-{self.rng.randrange(16**6):06x}"
+        ref = self._queue_prefix() + name
+        try:
+            result = self.clone.send_commands([(ZERO, tip, ref)], [])
+        except (UserError, TransientError) as exc:
+            self.warn(f"could not join the branch queue ({exc}); using backoff only")
+            self.req.queue = False
+            return
+        if result.get(ref) == "ok":
+            self._ticket = (ref, tip)
+        else:
+            self.log(f"the server refused the queue ticket ({result.get(ref)}); using backoff only")
+
+    def _dequeue(self) -> None:
+        assert self._ticket is not None
+        ref, oid = self._ticket
+        self._ticket = None
+        try:
+            self.clone.send_commands([(oid, ZERO, ref)], [])
+        except Exception as exc:  # best effort: others ignore stale tickets anyway
+            self.log(f"could not delete the queue ticket {ref}: {exc}")
+
+    def _wait_turn(self, start: float) -> dict[str, str] | None:
+        """Poll the ref advertisement (one GET) until our ticket is the oldest live one; returns the last
+        advertisement so the next fetch needs only its POST."""
+        req = self.req
+        assert self._ticket is not None
+        prefix = self._queue_prefix()
+        stale_ms = max(120.0, req.max_seconds) * 1000
+        last: tuple[float, int] | None = None  # (when, position) at the previous poll
+        interval = min(self._cycle_avg or req.backoff_base, 0.1)  # estimated time per landing
+        while True:
+            refs = self.clone.advertise()
+            if self._ticket is None or self._ticket[0] not in refs:
+                self._ticket = None
+                return refs
+            now_ms = time.time() * 1000
+            live = sorted(r for r in refs if r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms)
+            position = live.index(self._ticket[0]) if self._ticket[0] in live else 0
+            now = self.clock()
+            if position == 0 or now - start >= req.max_seconds:
+                return refs
+            if last is not None and last[1] > position:
+                # the queue ahead of us drains at this rate
+                interval = 0.5 * interval + 0.5 * (now - last[0]) / (last[1] - position)
+            last = (now, position)
+            # sleep through about half of the landings ahead, then look again (one GET per look)
+            wait = min(2.0, max(0.5 * interval, 0.5 * position * interval))
+            self.sleep(wait + self.rng.uniform(0, 0.25 * interval))
+
+    def _note_cycle(self, cycle: float) -> None:
+        self._cycle_avg = cycle if not self._cycle_avg else 0.7 * self._cycle_avg + 0.3 * cycle
 
     def _backoff(self, cycle: float) -> float:
         """How long to wait after losing a race.
@@ -203,12 +291,13 @@ class Updater:
         unit = min(max(req.backoff_base, self._cycle), 0.25)
         return min(req.backoff_cap, self.rng.uniform(0, 2 * self._contenders * unit))
 
-    def _fetch_tip(self) -> str:
+    def _fetch_tip(self, refs: dict[str, str] | None = None) -> str:
         tip: str | None = None
         for transient_try in range(4):
             try:
                 if self.req.branch in self.clone.fetched:
-                    tip = self.clone.fast_fetch(self.req.branch)
+                    tip = self.clone.fast_fetch(self.req.branch, refs)
+                    refs = None
                 else:
                     tip = self.clone.fetch(self.req.branch)
                 break
@@ -392,6 +481,16 @@ class Updater:
             msg.T_BUILT: msg.iso(req.built_at) if req.built_at is not None else None,
         })
         return f"{body}\n\n{trailer}\n"
+
+
+def _ref_safe(text: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+    return safe or "x"
+
+
+def _ticket_ms(ref: str) -> int:
+    stamp = ref.rsplit("/", 1)[-1].split("-", 1)[0]
+    return int(stamp) if stamp.isdigit() else 0
 
 
 def _ref(tag: str | None, digest: str | None) -> str:
