@@ -26,24 +26,6 @@ case "$mode" in push|pull-request) ;; *)
   exit 1 ;;
 esac
 
-# The build tags every image with the branch (or pr-N and the PR's head branch) as well as the content hash and
-# the commit. Those tags move with every new commit, but ECR repositories are tag-immutable: they must be among
-# the mutability exclusions, or the second deploy of a branch fails ("tag 'main' already points at ...").
-sanitize() { # the build's tag sanitising (shipyard.build.tags.sanitize)
-  local t
-  t="$(printf '%s' "$1" | sed -E 's/[^A-Za-z0-9_.-]+/-/g; s/-{2,}/-/g; s/^[.-]+//' | cut -c1-127 | sed -E 's/[.-]+$//')"
-  printf '%s' "${t:-unnamed}"
-}
-mutable="${CACHE_TAG_PREFIXES:-buildcache}"
-mutable="${mutable//$'\n'/,}"
-ref="${GITHUB_REF:-}"
-case "$ref" in
-  refs/heads/*) mutable="$mutable,$(sanitize "${ref#refs/heads/}")" ;;
-  refs/pull/*)
-    mutable="$mutable,pr-$(printf '%s' "$ref" | cut -d/ -f3)"
-    [ -n "${GITHUB_HEAD_REF:-}" ] && mutable="$mutable,$(sanitize "$GITHUB_HEAD_REF")" ;;
-esac
-
 flag() { if [ -n "$1" ]; then echo true; else echo false; fi; }
 stages="build,ecr-push"
 [ -n "${CONFIG_REPOSITORY:-}" ] && stages="$stages,gitops-update"
@@ -58,7 +40,6 @@ stages="build,ecr-push"
   echo "gitops-mode=$mode"
   echo "argocd-applications=${ARGOCD_APPLICATIONS:-$short-$environment}"
   echo "stages=$stages"
-  echo "mutable-tag-prefixes=$mutable"
   echo "slack=$(flag "${SLACK:-}")"
   echo "gitops=$(flag "${CONFIG_REPOSITORY:-}")"
   echo "argocd=$( [ -n "${CONFIG_REPOSITORY:-}" ] && flag "${ARGOCD_SERVER:-}" || echo false)"

@@ -85,7 +85,7 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     assert list(images) == [digest]
     tags = set(images[digest])
     source_sha = demo.git.refs(demo.source_name)["refs/heads/main"]
-    assert {"main", f"sha-{source_sha[:7]}"} <= tags and any(t.startswith("ch-") for t in tags)
+    assert {"branch-main", f"sha-{source_sha[:7]}"} <= tags and any(t.startswith("ch-") for t in tags)
     labels = facts.registry["labels"]
     assert labels["org.opencontainers.image.revision"] == source_sha
     assert labels["org.opencontainers.image.source"] == "https://github.com/acme/orders"
