@@ -62,10 +62,10 @@ def test_action_builds_pushes_then_skips(act: ActRunner, registry: Registry, bui
     tags = str(out["tags"]).splitlines()
     assert tags[0] == f"{registry.host}/act/node-service:ch-{str(out['hash'])[:24]}"
     assert f"{registry.host}/act/node-service:act-run" in tags
-    assert {"act-run", "main"} <= set(registry.tags("act/node-service"))
+    assert {"act-run", "branch-main"} <= set(registry.tags("act/node-service"))
     _, digest = registry.manifest("act/node-service", "act-run")
     assert digest == out["digest"]
-    config = registry.image_config("act/node-service", "main")
+    config = registry.image_config("act/node-service", "branch-main")
     assert config["config"]["Labels"]["org.opencontainers.image.source"] == "https://github.com/acme/service"
     assert "::group::Build node-service with buildah" in result.output and "STEP 1/" in result.output
     assert "skipped: unchanged content, tags added by server-side retag" in result.output

@@ -48,12 +48,13 @@ def test_examples_build_and_push(tmp_path: Path, registry: Registry, buildah_env
     repo_name = f"examples/{example}"
     content_tag = "ch-" + result.outputs["content-hash"][:24]
     assert result.outputs["tags"].splitlines() == [f"{registry.host}/{repo_name}:{t}"
-                                                   for t in (content_tag, "sha-a1b2c3d", "main")]
+                                                   for t in (content_tag, "sha-a1b2c3d", "branch-main")]
+    assert result.outputs["moving-tags"] == f"{registry.host}/{repo_name}:branch-main"
     manifest, digest = registry.manifest(repo_name, content_tag)
     assert digest == result.outputs["digest"]
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
-    assert {"main", "sha-a1b2c3d", content_tag} <= set(registry.tags(repo_name))
-    assert registry.manifest(repo_name, "main")[1] == digest  # server-side retag: same manifest
+    assert {"branch-main", "sha-a1b2c3d", content_tag} <= set(registry.tags(repo_name))
+    assert registry.manifest(repo_name, "branch-main")[1] == digest  # server-side retag: same manifest
     config = registry.image_config(repo_name, content_tag)
     labels = config["config"]["Labels"]
     assert labels["org.opencontainers.image.source"] == "https://github.example/acme/shop"
@@ -127,7 +128,7 @@ def test_own_dockerfile_wins_and_gets_labels(tmp_path: Path, registry: Registry,
         "Dockerfile": f"FROM {base_image}\nCOPY server.js /srv/\nUSER 4242\nCMD [\"sh\"]\n"})
     result = run_build({"image": f"{registry.host}/examples/own", "builder": "buildah"}, gh_env(repo, buildah_env))
     assert result.code == 0, result.output
-    config = registry.image_config("examples/own", "main")
+    config = registry.image_config("examples/own", "branch-main")
     assert config["config"]["User"] == "4242"
     assert config["config"]["Labels"]["org.opencontainers.image.revision"] == SHA
     assert "| **Dockerfile** | Dockerfile |" in result.summary
@@ -222,13 +223,13 @@ def test_multi_platform_index(tmp_path: Path, registry: Registry, buildah_env: d
     inputs = _host_inputs(registry, "multi", base_image, platforms="linux/amd64,linux/arm64")
     result = run_build(inputs, gh_env(repo, buildah_env))
     assert result.code == 0, result.output
-    index, digest = registry.manifest("examples/multi", "main")
+    index, digest = registry.manifest("examples/multi", "branch-main")
     assert digest == result.outputs["digest"]
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
     archs = sorted(m["platform"]["architecture"] for m in index["manifests"])
     assert archs == ["amd64", "arm64"]
     again = run_build(inputs, gh_env(repo, buildah_env, GITHUB_REF="refs/heads/other"))
-    assert again.outputs["skipped"] == "true" and registry.manifest("examples/multi", "other")[1] == digest
+    assert again.outputs["skipped"] == "true" and registry.manifest("examples/multi", "branch-other")[1] == digest
 
 
 def test_cli_runs_the_same_stage(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
@@ -259,7 +260,7 @@ def test_build_secret_from_env_never_in_output(tmp_path: Path, registry: Registr
                        gh_env(repo, buildah_env, NPM_TOKEN="s3cr3t-npm-token"))
     assert result.code == 0, result.output
     assert "secret-len=16" in result.output and "s3cr3t-npm-token" not in result.output
-    config = registry.image_config("examples/secret", "main")
+    config = registry.image_config("examples/secret", "branch-main")
     assert "s3cr3t-npm-token" not in json.dumps(config)
     missing = run_build({"image": f"{registry.host}/examples/secret", "builder": "buildah",
                          "secret-envs": "npmtok=NOT_SET_VAR"}, gh_env(repo, buildah_env))

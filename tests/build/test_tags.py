@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.build.tags import GitContext, compute_tags, git_context, sanitize, semver_tags
+from shipyard.build.tags import (
+    GitContext,
+    branch_tag,
+    compute_tags,
+    git_context,
+    moving_tags,
+    sanitize,
+    semver_tags,
+)
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -35,12 +43,22 @@ def test_sanitize(branch: str, tag: str) -> None:
 
 def test_branch_push() -> None:
     tags = compute_tags(GitContext(SHA, "refs/heads/feature/x"), "ch-abc", ["extra", "ch-abc"])
-    assert tags == ["ch-abc", "sha-0123456", "feature-x", "extra"]
+    assert tags == ["ch-abc", "sha-0123456", "branch-feature-x", "extra"]
+    assert moving_tags(GitContext(SHA, "refs/heads/feature/x")) == ["branch-feature-x"]
+
+
+def test_branch_tag_is_prefixed_and_fits_128() -> None:
+    assert branch_tag("main") == "branch-main"
+    assert branch_tag("dependabot/npm_and_yarn/@types/node-20") == "branch-dependabot-npm_and_yarn-types-node-20"
+    assert branch_tag("///") == "branch-unnamed"
+    long = branch_tag("x" * 300)
+    assert len(long) == 128 and long.startswith("branch-x")
 
 
 def test_tag_push() -> None:
     assert compute_tags(GitContext(SHA, "refs/tags/v3.1.4"), "ch-1") == ["ch-1", "sha-0123456", "3.1.4", "3.1", "3"]
     assert compute_tags(GitContext(SHA, "refs/tags/nightly"), "ch-1") == ["ch-1", "sha-0123456", "nightly"]
+    assert moving_tags(GitContext(SHA, "refs/tags/v3.1.4")) == []  # release tags never move
 
 
 def test_pull_request_uses_head_sha(tmp_path: Path) -> None:
@@ -49,9 +67,21 @@ def test_pull_request_uses_head_sha(tmp_path: Path) -> None:
     ctx = git_context({"GITHUB_SHA": SHA, "GITHUB_REF": "refs/pull/42/merge", "GITHUB_EVENT_NAME": "pull_request",
                        "GITHUB_EVENT_PATH": str(event)})
     assert ctx.sha.startswith("feedbeef")
-    assert compute_tags(ctx, "ch-1", head_ref="fix/bug") == ["ch-1", "sha-feedbee", "pr-42", "fix-bug"]
+    assert compute_tags(ctx, "ch-1", head_ref="fix/bug") == ["ch-1", "sha-feedbee", "pr-42", "branch-fix-bug"]
+    assert moving_tags(ctx, head_ref="fix/bug") == ["pr-42", "branch-fix-bug"]
 
 
 def test_fallback_to_local_git() -> None:
     ctx = git_context({}, SHA, "refs/heads/main")
-    assert compute_tags(ctx, "ch-1") == ["ch-1", "sha-0123456", "main"]
+    assert compute_tags(ctx, "ch-1") == ["ch-1", "sha-0123456", "branch-main"]
+
+
+def test_every_computed_tag_is_valid_and_only_moving_ones_carry_moving_prefixes() -> None:
+    from shipyard.build.tags import MOVING_PREFIXES, invalid_tags
+
+    for ref, head in (("refs/heads/" + "a/" * 100, ""), ("refs/pull/7/merge", "feat/" + "b" * 200),
+                      ("refs/tags/v1.0.0", "")):
+        ctx = GitContext(SHA, ref)
+        tags = compute_tags(ctx, "ch-1", head_ref=head)
+        assert invalid_tags(tags) == []
+        assert [t for t in tags if t.startswith(MOVING_PREFIXES)] == moving_tags(ctx, head_ref=head)

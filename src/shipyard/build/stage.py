@@ -249,6 +249,7 @@ def _run(action: Action) -> None:
     git = tags.git_context(action.env, head_sha, head_ref)
     tag_list = tags.compute_tags(git, content_tag, extra_tags, head_ref=action.github("head_ref"))
     refs = [f"{p.image.name}:{t}" for t in tag_list]
+    moving = [f"{p.image.name}:{t}" for t in tags.moving_tags(git, head_ref=action.github("head_ref"))]
     language = p.detection.label if p.detection else "(own Dockerfile)"
     dockerfile_label = str(p.dockerfile_path.relative_to(p.workspace)) if p.dockerfile_path and \
         p.dockerfile_path.is_relative_to(p.workspace) else (str(p.dockerfile_path) if p.dockerfile_path else
@@ -279,7 +280,7 @@ def _run(action: Action) -> None:
             size = 0
         action.info(f"{p.image.name}:{content_tag} exists ({existing.digest}): skipped the build"
                     + (", added the tags server-side" if push and not action.dry_run else ""))
-        _outputs(action, refs, existing.digest, skipped=True)
+        _outputs(action, refs, moving, existing.digest, skipped=True)
         _summary(action, service, language, builder, dockerfile_label, chash, refs, existing.digest, size,
                  action.clock() - started, "skipped: unchanged content, tags added by server-side retag"
                  if push and not action.dry_run else "skipped: unchanged content (dry run: no tags added)")
@@ -291,7 +292,7 @@ def _run(action: Action) -> None:
                      _labels(action, git.sha), spec_dir, p.context, builder, secret_envs)
         cmd = builders.buildah_command(spec) if builder == "buildah" else builders.buildx_command(spec)
         action.info("dry run: would run " + " ".join(cmd))
-        _outputs(action, refs, "", skipped=False)
+        _outputs(action, refs, moving, "", skipped=False)
         _summary(action, service, language, builder, dockerfile_label, chash, refs, "", 0,
                  action.clock() - started, "dry run: not built")
         shutil.rmtree(spec_dir, ignore_errors=True)
@@ -321,7 +322,7 @@ def _run(action: Action) -> None:
                 size = pushed.image_size() if pushed else 0
             except RegistryError:
                 size = 0
-        _outputs(action, refs, digest, skipped=False)
+        _outputs(action, refs, moving, digest, skipped=False)
         result = "built and pushed" if push else "built (not pushed)"
         if steps:
             result += f"; cache hits {cache_hits}/{steps} steps"
@@ -447,14 +448,16 @@ def _retag(client: RegistryClient, image: ImageRef, digest: str, new_tags: list[
         if exc.status in (400, 409) or "TAG" in str(exc).upper():
             raise UserError(
                 f"the registry refused to move a tag of {image.name} to {digest}: {exc}.",
-                "tags like the branch name move with every build: make the repository's tags mutable, or immutable "
-                "with exclusions for moving tags (the ecr-push stage's `immutable-tags` with exclusions), or drop "
-                "the moving tags via `tags:`.") from exc
+                "the moving tags (`branch-*`, `pr-*`) get a new image with every build: exclude them from tag "
+                "immutability (the ecr-push stage does with its default `mutable-tag-prefixes: branch-, pr-`; "
+                "`enforce-settings: true` fixes an existing repository), or make the repository's tags "
+                "mutable.") from exc
         raise
 
 
-def _outputs(action: Action, refs: list[str], digest: str, *, skipped: bool) -> None:
+def _outputs(action: Action, refs: list[str], moving: list[str], digest: str, *, skipped: bool) -> None:
     action.set_output("tags", "\n".join(refs))
+    action.set_output("moving-tags", "\n".join(moving))
     action.set_output("digest", digest)
     action.set_output("skipped", skipped)
 

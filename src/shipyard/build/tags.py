@@ -1,4 +1,9 @@
-"""Image tags from the git context: short SHA, branch, semver from a git tag, the content hash, extras."""
+"""Image tags from the git context: short SHA, branch, semver from a git tag, the content hash, extras.
+
+Tags that move with every build carry a prefix so an immutable ECR repository can exclude each kind with one
+wildcard (the ecr-push stage's ``mutable-tag-prefixes``): ``branch-<name>`` and ``pr-<number>``. The content-hash
+(``ch-``), ``sha-`` and semver tags never move.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ from shipyard.oci import valid_tag
 
 SEMVER = re.compile(r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
                     r"(?:-(?P<pre>[0-9A-Za-z.-]+))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$")
+
+
+BRANCH_PREFIX = "branch-"
+PR_PREFIX = "pr-"
+MOVING_PREFIXES = (BRANCH_PREFIX, PR_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -55,21 +65,32 @@ def git_context(env: Mapping[str, str], fallback_sha: str = "", fallback_ref: st
     return GitContext(sha, ref)
 
 
+def branch_tag(branch: str) -> str:
+    """``main`` -> ``branch-main``, ``feature/x`` -> ``branch-feature-x`` (at most 128 chars in all)."""
+    return BRANCH_PREFIX + sanitize(branch, 128 - len(BRANCH_PREFIX))
+
+
+def moving_tags(git: GitContext, *, head_ref: str = "") -> list[str]:
+    """The tags of this run that move to each new build: the branch, or the PR number and its head branch."""
+    if git.ref.startswith("refs/heads/"):
+        return [branch_tag(git.ref[len("refs/heads/"):])]
+    if git.ref.startswith("refs/pull/"):
+        tags = [f"{PR_PREFIX}{sanitize(git.ref.split('/')[2])}"]
+        if head_ref:
+            tags.append(branch_tag(head_ref))
+        return tags
+    return []
+
+
 def compute_tags(git: GitContext, content_tag: str, extra: Iterable[str] = (), *, head_ref: str = "") -> list[str]:
     """The ordered, de-duplicated tag list: content hash first (the build's identity), then the others."""
     tags: list[str] = [content_tag]
     if git.sha:
         tags.append(f"sha-{git.sha[:7]}")
-    if git.ref.startswith("refs/heads/"):
-        tags.append(sanitize(git.ref[len("refs/heads/"):]))
-    elif git.ref.startswith("refs/tags/"):
+    if git.ref.startswith("refs/tags/"):
         name = git.ref[len("refs/tags/"):]
         tags.extend(semver_tags(name) or [sanitize(name)])
-    elif git.ref.startswith("refs/pull/"):
-        number = git.ref.split("/")[2]
-        tags.append(f"pr-{number}")
-        if head_ref:
-            tags.append(sanitize(head_ref))
+    tags.extend(moving_tags(git, head_ref=head_ref))
     tags.extend(extra)
     out: list[str] = []
     for tag in tags:
