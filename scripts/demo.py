@@ -507,7 +507,7 @@ def parse_timings(output: str) -> list[tuple[str, str, float]]:
     for line in output.splitlines():
         if " - Main " not in line:
             continue
-        match = re.search(r"(Success|Failure) - Main (.+?) \[([^\]]+)\]", line)
+        match = re.search(r"(?:✅|❌)\s+(Success|Failure) - Main (.+?) \[([^\]]+)\]\s*$", line)
         if not match:
             continue
         name = match.group(2).strip()

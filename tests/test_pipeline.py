@@ -17,8 +17,6 @@ import pytest
 
 from tests.stack.act import ROOT, ActRunner
 
-pytestmark = [pytest.mark.act, pytest.mark.slow]
-
 
 def _load_demo() -> ModuleType:
     spec = importlib.util.spec_from_file_location("shipyard_demo", ROOT / "scripts" / "demo.py")
@@ -64,6 +62,8 @@ def failed(demo: Any, second: tuple[Any, Any]) -> tuple[Any, Any]:
     return run, demo.facts(run)
 
 
+@pytest.mark.act
+@pytest.mark.slow
 def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     run, facts = first
     out = facts.outputs
@@ -132,6 +132,8 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
         assert secret not in run.act.output
 
 
+@pytest.mark.act
+@pytest.mark.slow
 def test_second_run_skips_and_changes_nothing(first: tuple[Any, Any], second: tuple[Any, Any], demo: Any) -> None:
     _, before = first
     run, facts = second
@@ -158,6 +160,8 @@ def test_second_run_skips_and_changes_nothing(first: tuple[Any, Any], second: tu
     assert facts.seconds < before.seconds
 
 
+@pytest.mark.act
+@pytest.mark.slow
 def test_critical_finding_stops_before_gitops(failed: tuple[Any, Any], second: tuple[Any, Any]) -> None:
     run, facts = failed
     _, before = second
@@ -173,3 +177,20 @@ def test_critical_finding_stops_before_gitops(failed: tuple[Any, Any], second: t
     slack = facts.slack
     assert slack["messages"] == 1 and slack["status"] == "failure", slack
     assert "ECR push" in slack["header"] or "ecr-push" in slack["header"], slack
+
+
+def test_stage_timings_are_read_from_acts_log() -> None:
+    log = "\n".join([
+        "[ship.yml/ship]   ✅  Success - Main actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 [212.5ms]",
+        "[ship.yml/ship]   ✅  Success - Main add-mask command [3ms]",
+        "[ship.yml/ship]   ✅  Success - Main build [4.401234s]",
+        "[ship.yml/ship]   ❌  Failure - Main ecr-push [1m2.5s]",
+        "[ship.yml/ship]   ✅  Success - Main slack finish [312.7µs]",
+        "[ship.yml/ship]   ❌  Failure - Main shipyard/shipyard@v1 [1m9s]",
+        "[ship.yml/ship]   | Success - Main build [9s] (a line the step printed is not a timing)",
+    ])
+    rows = demo_mod.parse_timings(log)
+    assert [(n, st) for n, st, _ in rows] == [("checkout", "Success"), ("build", "Success"), ("ecr-push", "Failure"),
+                                            ("slack finish", "Success"), ("whole action", "Failure")]
+    seconds = [round(sec, 4) for _, _, sec in rows]
+    assert seconds == [0.2125, 4.4012, 62.5, 0.0003, 69.0]
