@@ -28,7 +28,8 @@ def test_push_creates_standard_repo_and_writes_both_planes(image_stage: Stage) -
     ecr = st.moto.client("ecr")
     repo = ecr.describe_repositories(repositoryNames=["team/svc"])["repositories"][0]
     assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
-    assert repo["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "buildcache*"}]
+    assert repo["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": f}
+                                                          for f in ("buildcache*", "branch-*", "pr-*")]
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
     policy = json.loads(ecr.get_lifecycle_policy(repositoryName="team/svc")["lifecyclePolicyText"])
@@ -83,6 +84,65 @@ def test_different_digest_on_immutable_tag_fails_naming_both(image_stage: Stage)
     assert moved.code == 0, moved.output
     assert moved.outputs["digest"] != old
     assert _digest_of(st.moto.client("ecr"), "team/svc", "buildcache-main") == moved.outputs["digest"]
+
+
+def test_second_build_of_a_branch_moves_its_branch_tag(image_stage: Stage) -> None:
+    """The bug this guards: "Tag 'main' of orders already exists" on the second build of main. Now the branch tag
+    is `branch-main`, excluded from immutability by the standard settings, and moves; sha-/ch- tags never do."""
+    st = image_stage
+    first = st.run(tags="ch-1111\nsha-1111111\nbranch-main", source_image=st.images.first, fail_on_severity="none")
+    assert first.code == 0, first.output
+    old = first.outputs["digest"]
+    second = st.run(tags="ch-2222\nsha-2222222\nbranch-main", source_image=st.images.second,
+                    fail_on_severity="none")
+    assert second.code == 0, second.output
+    new = second.outputs["digest"]
+    assert new != old
+    assert f"notice: tag 'branch-main' of team/svc (us-east-1) moved from {old} to {new}" in second.output
+    assert f"| us-east-1 | branch-main | moved (server-side) from {old}" in second.summary
+    ecr = st.moto.client("ecr")
+    # both planes: branch-main on the new image, the old image keeps its immutable tags
+    assert st.registry.manifest("team/svc", "branch-main")[1] == new
+    assert _digest_of(ecr, "team/svc", "branch-main") == new
+    assert _digest_of(ecr, "team/svc", "sha-1111111") == old and _digest_of(ecr, "team/svc", "ch-1111") == old
+    # moto 5.2.1 honours IMMUTABLE_WITH_EXCLUSION on PutImage (it matches the filters as regular expressions, which
+    # agrees with ECR's wildcards for `prefix*`): the tag left the old image instead of the call being refused
+    old_image = ecr.describe_images(repositoryName="team/svc", imageIds=[{"imageDigest": old}])["imageDetails"][0]
+    assert sorted(old_image["imageTags"]) == ["ch-1111", "sha-1111111"]
+    assert st.registry.manifest("team/svc", "sha-1111111")[1] == old
+
+    # a rebuild that reuses an immutable tag on a new digest still fails, naming both digests, writing nothing
+    clash = st.run(tags="ch-1111\nsha-1111111\nbranch-main", source_image=st.images.second,
+                   fail_on_severity="none")
+    assert clash.code == 1
+    errors = [line for line in clash.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, clash.output
+    assert "Tag 'ch-1111'" in errors[0] and "Tag 'sha-1111111'" in errors[0]
+    assert old in errors[0] and new in errors[0] and "branch-main" not in errors[0]
+    assert st.registry.manifest("team/svc", "sha-1111111")[1] == old
+    assert _digest_of(ecr, "team/svc", "ch-1111") == old
+
+
+def test_branch_tag_on_a_repository_without_the_exclusion_names_the_drift(image_stage: Stage) -> None:
+    """A repository created before mutable-tag-prefixes: ECR keeps branch-main immutable until the drift is fixed."""
+    st = image_stage
+    ecr = st.moto.client("ecr")
+    ecr.create_repository(repositoryName="team/svc", imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+                          imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "buildcache*"}])
+    first = st.run(tags="sha-1111111\nbranch-main", source_image=st.images.first, fail_on_severity="none")
+    assert first.code == 0, first.output
+    assert "| mutability exclusions | branch-*, buildcache*, pr-* | buildcache* | drifted |" in first.summary
+    old = first.outputs["digest"]
+    blocked = st.run(tags="sha-2222222\nbranch-main", source_image=st.images.second, fail_on_severity="none")
+    assert blocked.code == 1
+    assert "does not exclude 'branch-*'" in blocked.output and old in blocked.output
+    assert "enforce-settings: true" in blocked.output
+    assert st.registry.tags("team/svc") == ["branch-main", "sha-1111111"]  # nothing written
+    fixed = st.run(tags="sha-2222222\nbranch-main", source_image=st.images.second, fail_on_severity="none",
+                   enforce_settings="true")
+    assert fixed.code == 0, fixed.output
+    assert "| mutability exclusions | branch-*, buildcache*, pr-* | buildcache* | fixed |" in fixed.summary
+    assert _digest_of(ecr, "team/svc", "branch-main") == fixed.outputs["digest"] != old
 
 
 def test_api_side_conflict_is_caught_even_when_data_plane_is_clean(image_stage: Stage) -> None:
@@ -253,10 +313,14 @@ def test_bad_inputs_fail_before_any_call(stage: Stage) -> None:
         ({"tags": "v1", "allow_cves": "CVE-1 when-ever"}, "Input 'allow-cves'"),
         ({"tags": "v1", "aws_region": "mars"}, "Input 'aws-region'"),
         ({"tags": "v1", "role_to_assume": "github-deploy"}, "Input 'role-to-assume'"),
+        ({"tags": "v1", "cache_tag_prefixes": "buildcache, cache-", "mutable_tag_prefixes": "branch-, pr-, env-, tmp-"},
+         "make 6 tag-mutability exclusion filters; ECR allows at most 5"),
+        ({"tags": "v1", "mutable_tag_prefixes": "feature/*"}, "Input 'mutable-tag-prefixes' has 'feature/'"),
     ):
         r = stage.run(**inputs)
         assert r.code == 1 and needle in r.output, (inputs, r.output)
         assert r.output.count("error:") == 1
+    assert stage.moto.client("ecr").describe_repositories()["repositories"] == []  # nothing was created
 
 
 # ------------------------------------------------------------------------------------------ throttling

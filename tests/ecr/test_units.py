@@ -65,9 +65,37 @@ def test_lifecycle_policy_protects_cache_and_deployed_tags_before_count_rule() -
     last = rules[-1]["selection"]
     assert last["tagStatus"] == "any" and last["countNumber"] == 30  # "any" must be the lowest priority
     assert s.mutability == "IMMUTABLE_WITH_EXCLUSION"
-    assert s.exclusion_filters == [{"filterType": "WILDCARD", "filter": "buildcache*"}]
-    assert repository.Settings(cache_prefixes=[]).mutability == "IMMUTABLE"
+    assert s.exclusion_filters == [{"filterType": "WILDCARD", "filter": f} for f in ("buildcache*", "branch-*", "pr-*")]
+    assert repository.Settings(cache_prefixes=[], mutable_prefixes=[]).mutability == "IMMUTABLE"
+    assert repository.Settings(cache_prefixes=[]).mutability == "IMMUTABLE_WITH_EXCLUSION"
     assert repository.Settings(immutable=False).exclusion_filters == []
+    # moving tags are excluded from immutability but NOT protected from expiry: no lifecycle rule names them
+    assert not any(p in json.dumps(r["selection"]) for r in rules for p in ("branch-", "pr-"))
+
+
+def test_mutable_prefixes_join_the_exclusions_and_are_counted_against_the_limit_of_5() -> None:
+    s = repository.settings_from_inputs(action({}))
+    assert (s.cache_prefixes, s.mutable_prefixes) == (["buildcache"], ["branch-", "pr-"])
+    assert [f["filter"] for f in s.exclusion_filters] == ["buildcache*", "branch-*", "pr-*"]
+    custom = repository.settings_from_inputs(action({"INPUT_MUTABLE_TAG_PREFIXES": "branch-*\npr-\nenv-\nbuildcache"}))
+    assert [f["filter"] for f in custom.exclusion_filters] == ["buildcache*", "branch-*", "pr-*", "env-*"]
+    off = repository.settings_from_inputs(action({"INPUT_MUTABLE_TAG_PREFIXES": "none"}))
+    assert off.mutable_prefixes == [] and [f["filter"] for f in off.exclusion_filters] == ["buildcache*"]
+    nothing = repository.settings_from_inputs(action({"INPUT_MUTABLE_TAG_PREFIXES": "none",
+                                                     "INPUT_CACHE_TAG_PREFIXES": "none"}))
+    assert nothing.mutability == "IMMUTABLE" and nothing.exclusion_filters == []
+    with pytest.raises(UserError) as err:
+        repository.settings_from_inputs(action({"INPUT_CACHE_TAG_PREFIXES": "c1, c2, c3",
+                                                "INPUT_MUTABLE_TAG_PREFIXES": "branch-, pr-, env-"}))
+    assert "make 6 tag-mutability exclusion filters; ECR allows at most 5" in err.value.message
+    assert "c1, c2, c3" in err.value.message and "branch-, pr-, env-" in err.value.message
+    assert err.value.input_name == "mutable-tag-prefixes"
+    # a mutable repository has no filters, so the limit does not apply
+    assert repository.settings_from_inputs(action({"INPUT_CACHE_TAG_PREFIXES": "c1, c2, c3",
+                                                   "INPUT_MUTABLE_TAG_PREFIXES": "branch-, pr-, env-",
+                                                   "INPUT_IMMUTABLE_TAGS": "false"})).mutability == "MUTABLE"
+    with pytest.raises(UserError, match="mutable-tag-prefixes"):
+        repository.settings_from_inputs(action({"INPUT_MUTABLE_TAG_PREFIXES": "feature/"}))
 
 
 def test_settings_inputs_validate() -> None:
@@ -87,9 +115,15 @@ def test_drift_compares_every_setting_ignoring_rule_descriptions() -> None:
     for rule in same_policy["rules"]:
         rule["description"] = "edited by hand"
     good = {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
-            "imageTagMutabilityExclusionFilters": [{"filter": "buildcache*", "filterType": "WILDCARD"}],
+            "imageTagMutabilityExclusionFilters": [{"filter": f, "filterType": "WILDCARD"}
+                                                   for f in ("pr-*", "buildcache*", "branch-*")],
             "imageScanningConfiguration": {"scanOnPush": True}, "encryptionConfiguration": {"encryptionType": "AES256"}}
     assert repository.compute_drift(s, good, json.dumps(same_policy), {"team": "payments"}) == []
+    # a repository from before the moving-tag prefixes: only the cache filter -> drift naming what is missing
+    old = dict(good, imageTagMutabilityExclusionFilters=[{"filter": "buildcache*", "filterType": "WILDCARD"}])
+    [exclusions] = repository.compute_drift(s, old, json.dumps(same_policy), {"team": "payments"})
+    assert (exclusions.setting, exclusions.expected, exclusions.actual) == (
+        "mutability exclusions", "branch-*, buildcache*, pr-*", "buildcache*")
     bad = {"imageTagMutability": "MUTABLE", "imageScanningConfiguration": {"scanOnPush": False},
            "encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "arn:k"}}
     drift = {d.setting: d for d in repository.compute_drift(s, bad, None, {})}
@@ -126,6 +160,29 @@ def test_plan_names_both_digests_on_conflict() -> None:
     with pytest.raises(push.TagConflict) as err:
         push.plan("team/svc", ["v1"], new, {"v1": old}, m)
     assert old in err.value.message and new in err.value.message
+
+
+def test_plan_moves_branch_tags_but_never_sha_or_content_hash_tags() -> None:
+    old, new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    m = push.Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*", "branch-*", "pr-*"])
+    result = push.plan("team/svc", ["ch-1", "sha-2", "branch-main", "pr-7"], new,
+                       {"ch-1": None, "sha-2": None, "branch-main": old, "pr-7": old}, m, ["branch-", "pr-"])
+    assert [(r.tag, r.status, r.previous) for r in result] == [
+        ("ch-1", "pushed", None), ("sha-2", "pushed", None), ("branch-main", "moved", old), ("pr-7", "moved", old)]
+    with pytest.raises(push.TagConflict) as err:
+        push.plan("team/svc", ["sha-2", "ch-1", "branch-main"], new, {"sha-2": old, "ch-1": old, "branch-main": old},
+                  m, ["branch-", "pr-"])
+    assert "Tag 'sha-2'" in err.value.message and "Tag 'ch-1'" in err.value.message
+    assert "branch-main" not in err.value.message and err.value.message.count(old) == 2
+
+
+def test_plan_names_the_drift_when_the_repository_does_not_exclude_a_moving_prefix_yet() -> None:
+    old, new = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    before = push.Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*"])  # created before mutable-tag-prefixes
+    with pytest.raises(push.TagConflict) as err:
+        push.plan("orders", ["branch-main"], new, {"branch-main": old}, before, ["branch-", "pr-"])
+    assert old in err.value.message and new in err.value.message
+    assert "does not exclude 'branch-*'" in err.value.message and "enforce-settings: true" in str(err.value.fix)
 
 
 def test_source_reference_defaults_to_containers_storage() -> None:
@@ -241,15 +298,17 @@ def test_call_turns_access_denied_into_the_iam_action() -> None:
 class FakePutImageEcr:
     """Real ECR's answers: ImageTagAlreadyExistsException for an immutable tag on another digest."""
 
-    def __init__(self, existing: dict[str, str], code: str) -> None:
+    def __init__(self, existing: dict[str, str], code: str, mutable: push.Mutability | None = None) -> None:
         self.existing = existing
         self.code = code
+        self.mutable = mutable or push.Mutability("IMMUTABLE")
         self.put: list[str] = []
 
     def put_image(self, **params: str) -> dict[str, object]:
         tag = params["imageTag"]
-        if tag in self.existing:
+        if tag in self.existing and self.mutable.immutable(tag):
             raise _ClientError(self.code, f"tag {tag} exists")
+        self.existing[tag] = params["imageDigest"]
         self.put.append(tag)
         return {"image": {}}
 
@@ -272,6 +331,23 @@ def test_confirm_tags_handles_both_already_exists_exceptions(code: str) -> None:
     with pytest.raises(push.TagConflict) as err:
         push.confirm_tags(action(), other, "team/svc", "123456789012", manifest, ["v1"], immutable)
     assert old in err.value.message and new in err.value.message
+
+
+def test_confirm_tags_moves_an_excluded_tag_and_explains_a_refusal() -> None:
+    from shipyard.oci import Manifest
+
+    new, old = "sha256:" + "b" * 64, "sha256:" + "a" * 64
+    manifest = Manifest(new, "application/vnd.oci.image.manifest.v1+json", b"{}")
+    m = push.Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*", "branch-*"])
+    ecr = FakePutImageEcr({"sha-1": old}, "ImageTagAlreadyExistsException", mutable=m)
+    # real ECR: PutImage onto an excluded tag moves it (no exception)
+    assert push.confirm_tags(action(), ecr, "orders", "123456789012", manifest, ["branch-main"], m) == \
+        {"branch-main": "registered"}
+    assert ecr.existing["branch-main"] == new
+    refusing = FakePutImageEcr({"branch-main": old}, "ImageTagAlreadyExistsException")  # filter removed meanwhile
+    with pytest.raises(UserError) as err:
+        push.confirm_tags(action(), refusing, "orders", "123456789012", manifest, ["branch-main"], m)
+    assert f"from {old} to {new}" in err.value.message and "changed during the run" in str(err.value.fix)
 
 
 def test_scan_on_push_gets_a_grace_period_before_a_manual_scan() -> None:

@@ -5,13 +5,18 @@ register/confirm every tag through the ECR API (``PutImage``).
   is copied once with skopeo to a ``dir:`` layout: that fixes the manifest bytes, hence the digest, *before*
   anything is pushed, so tag conflicts are found before a byte leaves the runner.
 * Tags already pointing at that digest are left alone (re-runs are idempotent). An immutable tag pointing at a
-  different digest is a clear error naming both digests. Mutable tags (cache tags under the exclusion filters, or
-  a mutable repository) are moved.
+  different digest is a clear error naming both digests. Mutable tags (cache and moving ``branch-``/``pr-`` tags
+  under the repository's exclusion filters, or any tag of a mutable repository) are moved, with a notice naming
+  the old and the new digest. What counts is the repository's *actual* filters (what ECR enforces): a moving tag
+  the repository does not exclude yet fails with the drift named and the fix (``enforce-settings: true``).
 * Blobs and the manifest go up once (``skopeo copy --preserve-digests``); further tags are manifest PUTs (a
   server-side retag, no layer moves).
 * ``PutImage`` for each tag confirms it on the ECR API. Real ECR answers ``ImageAlreadyExistsException`` for a tag
   the data plane already has and ``ImageTagAlreadyExistsException`` for an immutable tag on another digest; moto
-  answers ``ImageAlreadyExistsException`` for both. Either way the tag's digest is looked up and compared.
+  answers ``ImageAlreadyExistsException`` for both. Either way the tag's digest is looked up and compared. For a
+  tag under an exclusion filter ECR's ``PutImage`` moves it (no exception); moto 5.2.1 does the same for
+  ``IMMUTABLE_WITH_EXCLUSION`` (it matches the filters as regular expressions, close enough for ``prefix*``).
+  The stage never deletes a tag to force a move: if ECR refuses, the settings changed under the run, and it says so.
 """
 
 from __future__ import annotations
@@ -166,13 +171,27 @@ def registry_client(action: Action, login: Login) -> RegistryClient:
                           insecure=login.insecure)
 
 
-def conflict_error(repository: str, tag: str, existing: str, new: str) -> TagConflict:
+def _matching_prefix(tag: str, prefixes: Sequence[str]) -> str | None:
+    return next((p for p in prefixes if tag.startswith(p)), None)
+
+
+def conflict_error(repository: str, tag: str, existing: str, new: str,
+                   mutable_prefixes: Sequence[str] = ()) -> TagConflict:
+    prefix = _matching_prefix(tag, mutable_prefixes)
+    if prefix is not None:
+        return TagConflict(
+            f"Tag '{tag}' of {repository} already points at {existing}, but this image is {new}; '{prefix}*' tags "
+            f"should move, but the repository does not exclude '{prefix}*' from tag immutability (settings drift), "
+            "so ECR refuses to move it.",
+            "set `enforce-settings: true` on this step once to add the standard exclusion filters to the "
+            f"repository (or add the wildcard filter '{prefix}*' to its tag mutability exclusions).",
+        )
     return TagConflict(
         f"Tag '{tag}' of {repository} already points at {existing}, but this image is {new}; the tag is immutable, "
         "so it cannot be moved.",
         "push under a new tag (a new version or commit), or, if this is a re-run of the same commit, let the build "
-        "stage skip by content hash / build reproducibly so the digest matches. Tags matching the cache prefixes "
-        "(mutability exclusions) may move.",
+        "stage skip by content hash / build reproducibly so the digest matches. Only tags matching the "
+        "repository's mutability exclusions (cache-tag-prefixes, mutable-tag-prefixes) may move.",
     )
 
 
@@ -181,6 +200,7 @@ class TagResult:
     tag: str
     status: str  # pushed | retagged | present | moved
     digest: str
+    previous: str | None = None  # moved: the digest the tag pointed at before
 
 
 def data_plane_tags(client: RegistryClient, repository: str, tags: Sequence[str]) -> dict[str, str | None]:
@@ -192,7 +212,10 @@ def data_plane_tags(client: RegistryClient, repository: str, tags: Sequence[str]
 
 
 def plan(repository: str, tags: Sequence[str], digest: str, existing: dict[str, str | None],
-         mutability: Mutability) -> list[TagResult]:
+         mutability: Mutability, mutable_prefixes: Sequence[str] = ()) -> list[TagResult]:
+    """What happens to each tag; every conflict (an immutable tag on another digest) in one error, before any
+    write. ``mutable_prefixes`` (the configured moving-tag prefixes) only sharpen the error when the repository
+    does not exclude them yet."""
     results: list[TagResult] = []
     conflicts: list[TagConflict] = []
     for tag in tags:
@@ -202,9 +225,9 @@ def plan(repository: str, tags: Sequence[str], digest: str, existing: dict[str, 
         elif have is None:
             results.append(TagResult(tag, "pushed", digest))
         elif mutability.immutable(tag):
-            conflicts.append(conflict_error(repository, tag, have, digest))
+            conflicts.append(conflict_error(repository, tag, have, digest, mutable_prefixes))
         else:
-            results.append(TagResult(tag, "moved", digest))
+            results.append(TagResult(tag, "moved", digest, have))
     if conflicts:
         if len(conflicts) == 1:
             raise conflicts[0]
@@ -224,28 +247,39 @@ def ecr_digest_of(action: Action, ecr: Any, repository: str, registry_id: str, t
 
 
 def confirm_tags(action: Action, ecr: Any, repository: str, registry_id: str, manifest: Manifest,
-                 tags: Sequence[str], mutability: Mutability) -> dict[str, str]:
+                 tags: Sequence[str], mutability: Mutability, mutable_prefixes: Sequence[str] = ()) -> dict[str, str]:
     """``PutImage`` per tag: registers it where the data plane did not (server-side retag) and confirms it
-    where it did. Returns tag -> what happened on the API side."""
+    where it did. Returns tag -> what happened on the API side (registered | confirmed)."""
     outcome: dict[str, str] = {}
     body = manifest.body.decode("utf-8")
+
+    def put(tag: str) -> None:
+        call(action, ecr, "put_image", repositoryName=repository, registryId=registry_id, imageManifest=body,
+             imageManifestMediaType=manifest.media_type, imageDigest=manifest.digest, imageTag=tag)
+
     for tag in tags:
         try:
-            call(action, ecr, "put_image", repositoryName=repository, registryId=registry_id, imageManifest=body,
-                 imageManifestMediaType=manifest.media_type, imageDigest=manifest.digest, imageTag=tag)
+            put(tag)
             outcome[tag] = "registered"
+            continue
         except Exception as exc:
             code = error_code(exc)
             if code not in ALREADY_EXISTS:
                 if code == "RepositoryNotFoundException":
                     raise UserError(f"ECR repository {repository} disappeared while pushing.", "re-run the job.")
                 raise
-            have = ecr_digest_of(action, ecr, repository, registry_id, tag)
-            if have == manifest.digest:
-                outcome[tag] = "confirmed"
-                continue
-            if have and mutability.immutable(tag):
-                raise conflict_error(repository, tag, have, manifest.digest)
-            raise UserError(f"ECR refused tag '{tag}' for {manifest.digest} ({code}) and the tag points at "
-                            f"{have or 'nothing'}.", "check the repository's tag mutability settings.")
+        have = ecr_digest_of(action, ecr, repository, registry_id, tag)
+        if have == manifest.digest:
+            outcome[tag] = "confirmed"
+            continue
+        if have and mutability.immutable(tag):
+            raise conflict_error(repository, tag, have, manifest.digest, mutable_prefixes)
+        if have:  # real ECR moves a mutable tag on PutImage; refusing it means the repository changed under us
+            raise UserError(f"ECR refused to move tag '{tag}' of {repository} from {have} to {manifest.digest} "
+                            f"({code}), although the repository's settings read at the start exclude it from "
+                            "immutability.", "the repository's tag mutability was changed during the run, or "
+                            "another job is moving the tag: check its settings and re-run.")
+        raise UserError(f"ECR refused tag '{tag}' for {manifest.digest} ({code}) and the tag points at nothing.",
+                        "check the repository's tag mutability settings.")
     return outcome
+

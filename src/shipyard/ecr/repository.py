@@ -2,8 +2,10 @@
 
 Standard settings:
 
-* tag immutability ``IMMUTABLE_WITH_EXCLUSION`` with a wildcard exclusion per cache tag prefix (``buildcache*``),
-  so release tags can never be overwritten while the registry cache keeps moving;
+* tag immutability ``IMMUTABLE_WITH_EXCLUSION`` with a wildcard exclusion per cache tag prefix (``buildcache*``)
+  and per moving tag prefix (``branch-*``, ``pr-*``: the build stage's branch and pull-request tags), so release,
+  ``sha-`` and content-hash tags can never be overwritten while the registry cache and branch tags keep moving
+  (ECR allows at most :data:`MAX_EXCLUSION_FILTERS` filters);
 * scan on push;
 * a lifecycle policy: cache tags and currently deployed tags are matched first by rules (one per prefix: a
   ``tagPrefixList`` with several prefixes selects only images carrying all of them) that keep up to
@@ -26,6 +28,8 @@ from shipyard.ecr.aws import call, error_code
 from shipyard.runtime import Action, UserError
 
 PROTECT_COUNT = 9999
+MAX_EXCLUSION_FILTERS = 5
+DEFAULT_MUTABLE_PREFIXES = ("branch-", "pr-")
 FILTER_RE = re.compile(r"^[0-9a-zA-Z._*-]{1,128}$")
 PREFIX_RE = re.compile(r"^[0-9a-zA-Z._-]{1,127}$")
 REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -35,6 +39,7 @@ REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-
 class Settings:
     immutable: bool = True
     cache_prefixes: list[str] = field(default_factory=lambda: ["buildcache"])
+    mutable_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_MUTABLE_PREFIXES))
     protected_prefixes: list[str] = field(default_factory=list)
     keep_images: int = 100
     untagged_days: int = 14
@@ -47,13 +52,22 @@ class Settings:
     def mutability(self) -> str:
         if not self.immutable:
             return "MUTABLE"
-        return "IMMUTABLE_WITH_EXCLUSION" if self.cache_prefixes else "IMMUTABLE"
+        return "IMMUTABLE_WITH_EXCLUSION" if self.excluded_prefixes else "IMMUTABLE"
+
+    @property
+    def excluded_prefixes(self) -> list[str]:
+        """Cache prefixes, then moving-tag prefixes, without duplicates."""
+        out: list[str] = []
+        for prefix in [*self.cache_prefixes, *self.mutable_prefixes]:
+            if prefix not in out:
+                out.append(prefix)
+        return out
 
     @property
     def exclusion_filters(self) -> list[dict[str, str]]:
         if not self.immutable:
             return []
-        return [{"filterType": "WILDCARD", "filter": f"{p}*"} for p in self.cache_prefixes]
+        return [{"filterType": "WILDCARD", "filter": f"{p}*"} for p in self.excluded_prefixes]
 
     def lifecycle_policy(self) -> dict[str, Any]:
         rules: list[dict[str, Any]] = []
@@ -93,18 +107,33 @@ class Settings:
         return "; ".join(parts)
 
 
+def _prefixes(action: Action, name: str, default: Sequence[str]) -> list[str]:
+    """A prefix list input: unset -> the default, ``none`` -> no prefixes, a trailing ``*`` is implied."""
+    items = action.items(name) if action.input(name) is not None else list(default)
+    if [p.lower() for p in items] == ["none"]:
+        return []
+    out: list[str] = []
+    for prefix in (p.rstrip("*") for p in items):
+        if not PREFIX_RE.match(prefix):
+            raise UserError(f"Input '{name}' has '{prefix}', which is not a tag prefix.",
+                            "use letters, digits, '.', '_' and '-' (a trailing * is implied).", input_name=name)
+        if prefix not in out:
+            out.append(prefix)
+    return out
+
+
 def settings_from_inputs(action: Action) -> Settings:
-    cache = action.items("cache-tag-prefixes") if action.input("cache-tag-prefixes") is not None else ["buildcache"]
-    cache = [] if [p.lower() for p in cache] == ["none"] else [p.rstrip("*") for p in cache]
-    protected = [p.rstrip("*") for p in action.items("protected-tag-prefixes")]
-    for name, prefixes in (("cache-tag-prefixes", cache), ("protected-tag-prefixes", protected)):
-        for prefix in prefixes:
-            if not PREFIX_RE.match(prefix):
-                raise UserError(f"Input '{name}' has '{prefix}', which is not a tag prefix.",
-                                "use letters, digits, '.', '_' and '-' (a trailing * is implied).", input_name=name)
-    if len(cache) > 5:
-        raise UserError("Input 'cache-tag-prefixes' has more than 5 prefixes; ECR allows at most 5 tag-mutability "
-                        "exclusion filters.", "merge them into at most 5 prefixes.", input_name="cache-tag-prefixes")
+    cache = _prefixes(action, "cache-tag-prefixes", ["buildcache"])
+    mutable = _prefixes(action, "mutable-tag-prefixes", DEFAULT_MUTABLE_PREFIXES)
+    protected = _prefixes(action, "protected-tag-prefixes", [])
+    excluded = list(dict.fromkeys([*cache, *mutable]))
+    if len(excluded) > MAX_EXCLUSION_FILTERS and action.boolean("immutable-tags", True):
+        raise UserError(
+            f"Inputs 'cache-tag-prefixes' ({', '.join(cache) or 'none'}) and 'mutable-tag-prefixes' "
+            f"({', '.join(mutable) or 'none'}) make {len(excluded)} tag-mutability exclusion filters; ECR allows "
+            f"at most {MAX_EXCLUSION_FILTERS}.",
+            "merge prefixes (one wildcard covers every tag starting with it) or drop some, so that both inputs "
+            f"together have at most {MAX_EXCLUSION_FILTERS}.", input_name="mutable-tag-prefixes")
     encryption = action.choice("encryption", ["AES256", "KMS"], "AES256")
     kms_key = action.input("kms-key")
     if kms_key and encryption != "KMS":
@@ -117,6 +146,7 @@ def settings_from_inputs(action: Action) -> Settings:
     return Settings(
         immutable=action.boolean("immutable-tags", True),
         cache_prefixes=cache,
+        mutable_prefixes=mutable,
         protected_prefixes=protected,
         keep_images=action.integer("keep-images", 100, minimum=1, maximum=9999),
         untagged_days=action.integer("untagged-expire-days", 14, minimum=0, maximum=3650),

@@ -333,7 +333,7 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
             manifest = _manifest_from_registry(action, cfg, client, existing)
             upstream = (f"docker://{r.login.data_host}/{repo}@{manifest.digest}", r.login.insecure)
         targets.append(_Target(r, ecr, client, mutability, push.plan(repo, cfg.tags, manifest.digest, existing,
-                                                                     mutability)))
+                                                                     mutability, cfg.settings.mutable_prefixes)))
     assert manifest is not None
     for index, t in enumerate(targets):
         r = t.region
@@ -341,6 +341,9 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
         if cfg.dry_run:
             for p in t.plan:
                 r.tags[p.tag] = f"dry-run: would be {p.status}" if p.status != "present" else "present"
+                if p.status == "moved":
+                    action.notice(f"dry-run: tag '{p.tag}' of {repo} ({r.region}) would move from {p.previous} to "
+                                  f"{manifest.digest}")
             continue
         to_write = [p for p in t.plan if p.status in ("pushed", "moved")]
         if to_write and t.client.head_manifest(repo, manifest.digest) is None:
@@ -358,8 +361,13 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
             t.client.put_manifest(repo, p.tag, manifest)
             r.tags[p.tag] = f"{'moved' if p.status == 'moved' else 'tagged'} (server-side)"
         for p in t.plan:
+            if p.status == "moved":
+                r.tags[p.tag] += f" from {p.previous}"
+                action.notice(f"tag '{p.tag}' of {repo} ({r.region}) moved from {p.previous} to {manifest.digest}")
+        for p in t.plan:
             r.tags.setdefault(p.tag, "already present (same digest)")
-        outcome = push.confirm_tags(action, t.ecr, repo, r.state.registry_id, manifest, cfg.tags, t.mutability)
+        outcome = push.confirm_tags(action, t.ecr, repo, r.state.registry_id, manifest, cfg.tags, t.mutability,
+                                    cfg.settings.mutable_prefixes)
         for tag, what in outcome.items():
             if what == "registered":
                 r.tags[tag] += "; registered via PutImage"
