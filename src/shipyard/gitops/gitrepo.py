@@ -37,6 +37,7 @@ from shipyard.runtime import TransientError, UserError, parse_retry_after, redac
 
 RETRYABLE_PUSH = (
     "atomic push failure",
+    "atomic transaction failed",
     "non-fast-forward",
     "fetch first",
     "cannot lock ref",
@@ -166,6 +167,7 @@ class WorkClone:
     # ------------------------------------------------------------------ plumbing
     def git(self, *args: str, input_text: str | None = None, check: bool = True,
             env: Mapping[str, str] | None = None, timeout: float | None = None) -> GitResult:
+        self.objects.flush()  # objects kept in memory must be on disk before git looks
         run_env = dict(self._env)
         if env:
             run_env.update(env)
@@ -450,13 +452,13 @@ class WorkClone:
 
     def list_files(self, tip: str, patterns: Iterable[str]) -> list[TreeEntry]:
         """Files matching the patterns in ``tip``, read from the local trees (no process per call)."""
-        root = self.objects.read(f"{tip}^{{tree}}")
-        if root is None:
+        root_tree = self.objects.commit_tree(tip)
+        if root_tree is None:
             raise UserError(f"internal: the tree of {tip} is not available locally")
         found: dict[str, TreeEntry] = {}
         for pattern in patterns:
             prefix = literal_prefix(pattern)
-            tree: str | None = root[0]
+            tree: str | None = root_tree
             for part in [p for p in prefix.split("/") if p]:
                 entry = next((e for e in self.objects.tree_entries(tree) if e.name == part), None) if tree else None
                 tree = entry.oid if entry is not None and entry.is_tree else None
@@ -502,10 +504,10 @@ class WorkClone:
     def tree_for(self, base: str, files: Mapping[str, tuple[str, bytes]]) -> str:
         """The tree of ``base`` with each ``path -> (mode, content)`` replaced (objects written)."""
         self.objects.written.clear()
-        root = self.objects.read(f"{base}^{{tree}}")
+        root = self.objects.commit_tree(base)
         if root is None:
             raise UserError(f"internal: the tree of {base} is not available locally")
-        return self.objects.replace_files(root[0], files)
+        return self.objects.replace_files(root, files)
 
     def commit_files(self, parents: Sequence[str], files: Mapping[str, tuple[str, bytes]], message: str,
                      identity: Mapping[str, str]) -> str:
@@ -528,8 +530,7 @@ class WorkClone:
         return parents[0] if parents and not self.is_shallow_commit(rev) else None
 
     def tree_of(self, rev: str) -> str:
-        found = self.objects.read(f"{rev}^{{tree}}")
-        return found[0] if found else self.rev_parse(f"{rev}^{{tree}}")
+        return self.objects.commit_tree(rev) or self.rev_parse(f"{rev}^{{tree}}")
 
     def log_messages(self, tip: str, stop: str | None, limit: int) -> list[tuple[str, int, str]]:
         """(oid, committer time, message) from ``tip`` back to (not including) ``stop``, newest first,

@@ -26,6 +26,10 @@ class ObjectError(Exception):
     pass
 
 
+def _is_oid(spec: str) -> bool:
+    return len(spec) == 40 and all(c in "0123456789abcdef" for c in spec)
+
+
 def object_id(kind: str, data: bytes) -> str:
     return hashlib.sha1(f"{kind} {len(data)}\0".encode() + data, usedforsecurity=False).hexdigest()
 
@@ -77,6 +81,8 @@ class ObjectStore:
         self._lock = threading.Lock()
         self.written: dict[str, tuple[str, bytes]] = {}  # objects created by the current attempt
         self.commits: set[str] = set()  # commit ids written (by fetches and by us)
+        self.memory: dict[str, tuple[str, bytes]] = {}
+        self.pending: list[str] = []
 
     def _reader(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -90,9 +96,11 @@ class ObjectStore:
         """(oid, type, content) for an object name like ``<oid>``, ``<commit>:path`` or ``<rev>^{tree}``."""
         if "\n" in spec:
             raise ObjectError("object names cannot contain newlines")
-        if spec in self.written:
-            kind, data = self.written[spec]
+        if spec in self.memory:
+            kind, data = self.memory[spec]
             return spec, kind, data
+        if self.pending and not _is_oid(spec):
+            self.flush()  # "<rev>:path" / "<rev>^{tree}" may need objects only we have
         with self._lock:
             proc = self._reader()
             stdin: IO[bytes] = proc.stdin  # type: ignore[assignment]
@@ -112,18 +120,30 @@ class ObjectStore:
         return oid, kind, data
 
     def write(self, kind: str, data: bytes) -> str:
+        """Record an object. It lives in memory (reads see it at once) and reaches the object directory only
+        when :meth:`flush` runs, before any git command that needs it: creating hundreds of small files per
+        fetch would cost more than the fetch itself."""
         oid = object_id(kind, data)
         self.written[oid] = (kind, data)
         if kind == "commit":
             self.commits.add(oid)
-        path = self.git_dir / "objects" / oid[:2] / oid[2:]
-        if not path.exists():
+        if oid not in self.memory:
+            self.memory[oid] = (kind, data)
+            self.pending.append(oid)
+        return oid
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        for oid in pending:
+            kind, data = self.memory[oid]
+            path = self.git_dir / "objects" / oid[:2] / oid[2:]
+            if path.exists():
+                continue
             path.parent.mkdir(exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="tmp_obj_")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1))
             os.replace(tmp, path)
-        return oid
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
@@ -138,6 +158,14 @@ class ObjectStore:
                 proc.stdout.close()
 
     # ----------------------------------------------------------------------------- trees and commits
+    def commit_tree(self, commit: str) -> str | None:
+        """The tree id of a commit (read from memory when we have it there)."""
+        found = self.read(commit)
+        if found is None or found[1] != "commit":
+            return None
+        first = found[2].split(b"\n", 1)[0].decode()
+        return first[5:] if first.startswith("tree ") else None
+
     def tree_entries(self, tree_oid: str) -> list[Entry]:
         found = self.read(tree_oid)
         if found is None or found[1] != "tree":
