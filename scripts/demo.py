@@ -290,6 +290,13 @@ class Demo:
         server = (EXAMPLE / "server.js").read_text().replace("`hello ${", "`hello, ${")
         return self._publish(self.source_name, {"server.js": server.encode()}, message)
 
+    def set_inputs(self, message: str, **inputs: str) -> str:
+        """Commit a change of the root action's inputs to the service's workflow (e.g. ``dry_run="true"``)."""
+        workflow = self.workflow()
+        lines = "".join(f"          {k.replace('_', '-')}: \"{v}\"\n" for k, v in inputs.items())
+        workflow = workflow.replace("          environment: dev\n", "          environment: dev\n" + lines, 1)
+        return self._publish(self.source_name, {".github/workflows/ship.yml": workflow.encode()}, message)
+
     def config_tip(self) -> str:
         return self.git.refs(self.config_name).get("refs/heads/main", "")
 

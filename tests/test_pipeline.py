@@ -179,6 +179,23 @@ def test_critical_finding_stops_before_gitops(failed: tuple[Any, Any], second: t
     assert "ECR push" in slack["header"] or "ecr-push" in slack["header"], slack
 
 
+@pytest.mark.act
+@pytest.mark.slow
+def test_dry_run_changes_nothing(demo: Any, failed: tuple[Any, Any]) -> None:
+    _, before = failed
+    demo.set_inputs("ci: dry run", dry_run="true")
+    run = demo.run_pipeline("dry run")
+    assert run.ok, run.log_tail()
+    facts = demo.facts(run)
+    steps = {name: status for name, status, _ in facts.timings}
+    assert steps.get("build") == "Success" and "ecr-push" not in steps and "gitops-update" not in steps
+    assert facts.slack["messages"] == 0
+    assert facts.registry["images"] == before.registry["images"] and facts.ecr == before.ecr
+    assert facts.config["tip"] == before.config["tip"]
+    assert facts.bitbucket["pushes"] == 0 and facts.bitbucket["refs"] == before.bitbucket["refs"]
+    assert [c["change"] for c in facts.postman] == ["unchanged"]
+
+
 def test_stage_timings_are_read_from_acts_log() -> None:
     log = "\n".join([
         "[ship.yml/ship]   ✅  Success - Main actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 [212.5ms]",
