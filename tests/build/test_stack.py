@@ -106,6 +106,11 @@ def test_unchanged_rerun_skips_and_retags(tmp_path: Path, registry: Registry, bu
     third = run_build(inputs, gh_env(repo, buildah_env))
     assert third.code == 0 and third.outputs["skipped"] == "false"
     assert third.outputs["content-hash"] != first.outputs["content-hash"]
+    # the second build of main: its moving tag branch-main moves to the new image (with a notice); ch- stays put
+    new, old = third.outputs["digest"], first.outputs["digest"]
+    assert registry.manifest("examples/skip", "branch-main")[1] == new != old
+    assert f"notice: moving tag {registry.host}/examples/skip:branch-main moved from {old} to {new}" in third.output
+    assert registry.manifest("examples/skip", "ch-" + first.outputs["content-hash"][:24])[1] == old
 
 
 def test_failing_dockerfile_names_the_step(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],

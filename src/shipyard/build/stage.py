@@ -272,10 +272,13 @@ def _run(action: Action) -> None:
             if push:
                 raise
             action.warning(f"could not check {p.image.name} for {content_tag} ({exc.message}): building anyway.")
+    moving_before = _current_digests(client, p.image, tags.moving_tags(git, head_ref=action.github("head_ref"))) \
+        if push and not action.dry_run else {}
     if existing is not None:
         if push and not action.dry_run:
             manifest = _retag(client, p.image, existing.digest, tag_list[1:])
             size = manifest.image_size()
+            _notice_moves(action, p.image, moving_before, existing.digest)
         else:
             size = 0
         action.info(f"{p.image.name}:{content_tag} exists ({existing.digest}): skipped the build"
@@ -317,6 +320,7 @@ def _run(action: Action) -> None:
         size = 0
         if push:
             digest = _push(action, builder, spec, client, p.image, tag_list, digest)
+            _notice_moves(action, p.image, moving_before, digest)
             try:
                 pushed = client.get_manifest(p.image.repository, digest)
                 size = pushed.image_size() if pushed else 0
@@ -453,6 +457,25 @@ def _retag(client: RegistryClient, image: ImageRef, digest: str, new_tags: list[
                 "`enforce-settings: true` fixes an existing repository), or make the repository's tags "
                 "mutable.") from exc
         raise
+
+
+def _current_digests(client: RegistryClient, image: ImageRef, tag_names: list[str]) -> dict[str, str]:
+    """Where the moving tags point before this run moves them (one HEAD each; best effort, for the notice)."""
+    out: dict[str, str] = {}
+    for tag in tag_names:
+        try:
+            info = client.head_manifest(image.repository, tag)
+        except (RegistryError, UserError):
+            return out
+        if info is not None:
+            out[tag] = info.digest
+    return out
+
+
+def _notice_moves(action: Action, image: ImageRef, before: dict[str, str], digest: str) -> None:
+    for tag, old in before.items():
+        if old != digest:
+            action.notice(f"moving tag {image.name}:{tag} moved from {old} to {digest}")
 
 
 def _outputs(action: Action, refs: list[str], moving: list[str], digest: str, *, skipped: bool) -> None:
