@@ -372,7 +372,7 @@ class Demo:
     def facts(self, run: PipelineRun) -> Facts:
         return Facts(
             ok=run.ok, seconds=run.seconds, outputs=run.outputs, timings=run.timings,
-            slack=self._slack_facts(run), registry=self._registry_facts(), ecr=self._ecr_facts(),
+            slack=self._slack_facts(run), registry=self._registry_facts(run), ecr=self._ecr_facts(),
             config=self._config_facts(run), argocd=self._argocd_facts(), bitbucket=self._bitbucket_facts(run),
             postman=self._postman_facts(run),
         )
@@ -395,15 +395,17 @@ class Demo:
                 "status": metadata.get("status"), "replies": len(parent.replies), "edits": len(parent.edits),
                 "reply_texts": [r.text for r in parent.replies]}
 
-    def _registry_facts(self) -> dict[str, Any]:
+    def _registry_facts(self, run: PipelineRun) -> dict[str, Any]:
         tags = self.registry.tags(SERVICE)
         images: dict[str, list[str]] = {}
         labels: dict[str, str] = {}
         for tag in tags:
             _, digest = self.registry.manifest(SERVICE, tag)
             images.setdefault(digest, []).append(tag)
-        if tags:
-            config = self.registry.image_config(SERVICE, tags[-1])
+        # the labels of the image this run built: the one its content-hash tag names (the build's first tag)
+        built = next((line.rsplit(":", 1)[-1] for line in run.outputs.get("tags", "").splitlines() if line), "")
+        if built in tags:
+            config = self.registry.image_config(SERVICE, built)
             labels = dict((config.get("config") or {}).get("Labels") or {})
         return {"repository": f"{self.registry.host}/{SERVICE}", "images": images, "labels": labels}
 
@@ -556,7 +558,8 @@ def render(run: PipelineRun, facts: Facts) -> str:
         lines.append(f"             {digest}  tags: {', '.join(sorted(tags))}")
     oci = {k.rsplit('.', 1)[-1]: v for k, v in reg["labels"].items() if k.startswith("org.opencontainers.image.")}
     if oci:
-        lines.append("             OCI labels: " + ", ".join(f"{k}={v}" for k, v in sorted(oci.items())))
+        lines.append("             OCI labels of this run's image: "
+                     + ", ".join(f"{k}={v}" for k, v in sorted(oci.items())))
     lines.append(f"ECR API    {ECR_HOST}/{SERVICE} (moto describe_images):")
     for image in facts.ecr:
         scan = f"  scan: {image['scan']}" if image["scan"] else ""
@@ -586,8 +589,14 @@ def render(run: PipelineRun, facts: Facts) -> str:
     if not facts.postman:
         lines.append("Postman    no collection")
     if facts.timings:
-        lines.append("Timing     " + ", ".join(f"{n} {sec:.1f}s{'' if st == 'Success' else ' FAILED'}"
-                                              for n, st, sec in facts.timings))
+        cells = [f"{n} {sec:.1f}s{'' if st == 'Success' else ' FAILED'}" for n, st, sec in facts.timings]
+        row = "Timing    "
+        for cell in cells:
+            if len(row) + len(cell) + 2 > 118:
+                lines.append(row.rstrip(","))
+                row = "          "
+            row += f" {cell},"
+        lines.append(row.rstrip(","))
     return "\n".join(lines)
 
 
