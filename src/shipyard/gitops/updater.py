@@ -181,6 +181,13 @@ class Updater:
                         return outcome
                     if not self.clone.contains(tip, head):
                         parents = [head, tip]
+            if queue and attempt == 1 and self._ticket is None and self._queue_busy(tip):
+                # Others are already queued for this branch: a push now would most likely lose. Queue up.
+                self._enqueue(tip)
+                if self._ticket is not None:
+                    refs = self._wait_turn(start)
+                    self.log("the branch is busy (other updaters queued); our turn in the queue now")
+                    continue
             commit = self.clone.commit_files(parents, files, outcome.message, ident)
             also = [(self._ticket[1], ZERO, self._ticket[0])] if self._ticket else []
             try:
@@ -236,6 +243,19 @@ class Updater:
         else:
             self.log(f"the server refused the queue ticket ({result.get(ref)}); using backoff only")
 
+    def _queue_busy(self, tip: str) -> bool:
+        """One GET of the refs: are live tickets queued, or did the branch move since our fetch?"""
+        try:
+            refs = self.clone.advertise()
+        except (UserError, TransientError):
+            return False
+        prefix = self._queue_prefix()
+        stale_ms = max(120.0, self.req.max_seconds) * 1000
+        now_ms = time.time() * 1000
+        queued = any(r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms for r in refs)
+        moved = refs.get(f"refs/heads/{self.req.branch}", tip) != tip
+        return queued or moved
+
     def _dequeue(self) -> None:
         assert self._ticket is not None
         ref, oid = self._ticket
@@ -270,7 +290,7 @@ class Updater:
                 interval = 0.5 * interval + 0.5 * (now - last[0]) / (last[1] - position)
             last = (now, position)
             # sleep through about half of the landings ahead, then look again (one GET per look)
-            wait = min(2.0, max(0.5 * interval, 0.5 * position * interval))
+            wait = min(30.0, max(0.5 * interval, 0.5 * position * interval))
             self.sleep(wait + self.rng.uniform(0, 0.25 * interval))
 
     def _note_cycle(self, cycle: float) -> None:
