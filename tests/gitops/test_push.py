@@ -117,6 +117,8 @@ def test_concurrent_writers_all_land(config_repo: ConfigRepo) -> None:
     for svc in services:
         assert 'newTag: "v9"' in config_repo.show(f"apps/{svc}/overlays/dev/kustomization.yaml")
     assert 'newTag: "v1.0.0"' in config_repo.show("apps/orders/overlays/dev/kustomization.yaml")
+    # every lost race queued a ticket; each ticket left with its owner's update
+    assert not [r for r in config_repo.server.refs(config_repo.name) if r.startswith("refs/shipyard/")]
 
 
 def test_out_of_order_build_is_refused_with_a_warning(config_repo: ConfigRepo) -> None:

@@ -76,7 +76,7 @@ class ObjectStore:
 
     def __init__(self, git_dir: Path, env: Mapping[str, str]) -> None:
         self.git_dir = git_dir
-        self.env = dict(env)
+        self.env = {**env, "GIT_DIR": str(git_dir)}
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.written: dict[str, tuple[str, bytes]] = {}  # objects created by the current attempt

@@ -118,6 +118,7 @@ def read_request(action: Action) -> tuple[UpdateRequest, str]:
         validate=action.choice("validate", ("auto", "kustomize", "parse"), "auto"),
         guard=action.boolean("out-of-order-guard", True),
         max_attempts=action.integer("max-attempts", 30, minimum=1, maximum=500),
+        queue=action.boolean("queue", True),
         max_seconds=action.number("timeout", 300.0, minimum=1.0),
         dry_run=action.dry_run,
     )
