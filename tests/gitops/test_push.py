@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +198,46 @@ def test_bad_inputs_fail_fast(config_repo: ConfigRepo) -> None:
     assert tmpl.code == 1 and "unknown placeholder {nope}" in tmpl.log
     branch = run_gitops(push_inputs(config_repo, branch="does-not-exist"))
     assert branch.code == 1 and "check the `branch` input" in branch.log
+
+
+def test_retries_exhausted_is_an_error_and_pushes_nothing(config_repo: ConfigRepo) -> None:
+    path = "apps/orders/overlays/dev/kustomization.yaml"
+    original_commit = WorkClone.commit_files
+    n = [0]
+
+    def always_racing(self: WorkClone, *args: object, **kwargs: object) -> str:
+        n[0] += 1  # someone else lands before every one of our pushes
+        config_repo.commit_files({"README.md": f"other change {n[0]}\n"}, f"other {n[0]}")
+        return original_commit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(WorkClone, "commit_files", always_racing)
+    try:
+        result = run_gitops(push_inputs(config_repo, tag="v8", validate="parse", max_attempts="2", queue="false"))
+    finally:
+        mp.undo()
+    assert result.code == 1
+    assert "Gave up after 2 attempts" in result.log and "Nothing was pushed" in result.log
+    assert 'newTag: "v1.0.0"' in config_repo.show(path)
+
+
+def test_guard_uses_source_ancestry_when_the_checkout_has_both_commits(config_repo: ConfigRepo,
+                                                                        tmp_path: Path) -> None:
+    src = tmp_path / "service"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a",
+           "GIT_COMMITTER_EMAIL": "a@x"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True, env=env)
+    shas = []
+    for i in range(2):
+        (src / "f").write_text(str(i))
+        subprocess.run(["git", "-C", str(src), "add", "-A"], check=True, env=env)
+        subprocess.run(["git", "-C", str(src), "commit", "-qm", f"c{i}"], check=True, env=env)
+        shas.append(subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                   check=True).stdout.strip())
+    # the newer commit is deployed first but claims an OLDER build time: ancestry still wins
+    newer = run_gitops(push_inputs(config_repo, tag="v2", source_commit=shas[1], source_repo_path=str(src),
+                                   built_at="2026-01-01T08:00:00Z", validate="parse"))
+    assert newer.outputs["status"] == "updated", newer.log
+    older = run_gitops(push_inputs(config_repo, tag="v1", source_commit=shas[0], source_repo_path=str(src),
+                                   built_at="2026-01-01T09:00:00Z", validate="parse"))
+    assert older.outputs["status"] == "out-of-order", older.log

@@ -66,9 +66,6 @@ TRANSIENT = (
 )
 
 
-TRACE: list[tuple[str, float]] = []  # (git subcommand, seconds) when a benchmark turns tracing on
-
-
 class PushRejected(Exception):
     """The branch moved under us (a lost race): fetch, re-apply and try again."""
 
@@ -171,7 +168,6 @@ class WorkClone:
         run_env = dict(self._env)
         if env:
             run_env.update(env)
-        t0 = time.monotonic()
         try:
             proc = subprocess.run(
                 ["git", *args], env=run_env, capture_output=True, text=True, input=input_text,
@@ -183,9 +179,6 @@ class WorkClone:
             raise UserError("git is not installed on this runner.", "install git (2.31 or later).")
         result = GitResult(proc.returncode, scrub(proc.stdout, self.auth), scrub(proc.stderr, self.auth),
                            list(args))
-        if TRACE:
-            verb = next((a for i, a in enumerate(args) if a[:1] != "-" and (i == 0 or args[i - 1] != "-c")), "")
-            TRACE.append((verb, time.monotonic() - t0))
         if check and not result.ok:
             raise self._failure(args, result)
         return result
