@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -108,6 +110,8 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=50)
     parser.add_argument("--validate", choices=("parse", "auto"), default="parse",
                         help="auto also runs kustomize build for every update (both phases)")
+    parser.add_argument("--mode", choices=("process", "thread"), default="thread",
+                        help="run each concurrent writer in its own thread (default) or process")
     parser.add_argument("--nagle", action="store_true",
                         help="leave Nagle's algorithm on in the test git server (adds ~40 ms per POST)")
     args = parser.parse_args()
@@ -131,34 +135,66 @@ def main() -> int:
         serial = [one_update(url, auth, svc, "serial", args.validate, time.time()) for svc in services]
         serial_s = time.monotonic() - t0
 
-        # concurrent: N writers released together
-        results: dict[str, UpdateOutcome] = {}
+        # concurrent: N writers released together, each a thread (default; the work is mostly I/O and git) or a
+        # forked process (--mode process).
+        results: dict[str, tuple[str, int]] = {}
         errors: list[str] = []
-        barrier = threading.Barrier(n)
         latencies: dict[str, float] = {}
-
-        def writer(svc: str) -> None:
-            barrier.wait()
-            start = time.monotonic()
-            try:
-                results[svc] = one_update(url, auth, svc, "concurrent", args.validate, time.time())
-            except Exception as exc:
-                errors.append(f"{svc}: {exc}")
-            latencies[svc] = time.monotonic() - start
-
-        threads = [threading.Thread(target=writer, args=(svc,)) for svc in services]
         t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=900)
+        if args.mode == "thread":
+            barrier = threading.Barrier(n)
+
+            def writer(svc: str) -> None:
+                barrier.wait()
+                start = time.monotonic()
+                try:
+                    out = one_update(url, auth, svc, "concurrent", args.validate, time.time())
+                    results[svc] = (out.status, out.attempts)
+                except Exception as exc:
+                    errors.append(f"{svc}: {exc}")
+                latencies[svc] = time.monotonic() - start
+
+            threads = [threading.Thread(target=writer, args=(svc,)) for svc in services]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=900)
+        else:
+            ctx = multiprocessing.get_context("fork")
+            mp_barrier = ctx.Barrier(n + 1)
+            queue: Any = ctx.Queue()
+
+            def child(svc: str) -> None:
+                mp_barrier.wait()
+                start = time.monotonic()
+                try:
+                    out = one_update(url, auth, svc, "concurrent", args.validate, time.time())
+                    queue.put((svc, out.status, out.attempts, time.monotonic() - start, None))
+                except Exception as exc:
+                    queue.put((svc, "error", 0, time.monotonic() - start, str(exc)))
+
+            procs = [ctx.Process(target=child, args=(svc,)) for svc in services]
+            for p in procs:
+                p.start()
+            mp_barrier.wait()
+            t0 = time.monotonic()
+            for _ in services:
+                svc, status, attempts, latency, error = queue.get(timeout=900)
+                latencies[svc] = latency
+                if error:
+                    errors.append(f"{svc}: {error}")
+                else:
+                    results[svc] = (status, attempts)
+            for p in procs:
+                p.join(timeout=30)
         wall_s = time.monotonic() - t0
 
         tags = final_tags(server, name, n)
-        landed = sum(1 for r in results.values() if r.status == "updated")
-        lost = sum(1 for svc in services if svc in results and results[svc].status == "updated"
+        landed = sum(1 for r in results.values() if r[0] == "updated")
+        lost = sum(1 for svc in services if svc in results and results[svc][0] == "updated"
                    and tags.get(svc) != "concurrent")
-        attempts = [r.attempts for r in results.values()]
+        attempts = [r[1] for r in results.values()]
         lat = sorted(latencies.values())
         print(json.dumps({
             "writers": n,
@@ -174,6 +210,7 @@ def main() -> int:
             "latency_p50_s": round(statistics.median(lat), 2) if lat else None,
             "latency_max_s": round(lat[-1], 2) if lat else None,
             "validate": args.validate,
+            "mode": args.mode,
             "cpus": os.cpu_count(),
         }))
         if errors:

@@ -289,11 +289,15 @@ class Updater:
                 # the queue ahead of us drains at this rate
                 interval = 0.5 * interval + 0.5 * (now - last[0]) / (last[1] - position)
             last = (now, position)
-            # sleep through about half of the landings ahead, then look again (one GET per look)
-            wait = min(30.0, max(0.5 * interval, 0.5 * position * interval))
+            # sleep through most of the landings ahead, then look again (one GET per look); the next in line
+            # looks often so the branch is not left idle
+            # our own fastest fetch-edit-push (the first one, in the initial stampede, can be far too slow)
+            work = min(max(req.backoff_base, self._cycle or interval), 0.1)
+            wait = 0.5 * work if position == 1 else min(2.0, 0.8 * (position - 1) * max(interval, work))
             self.sleep(wait + self.rng.uniform(0, 0.25 * interval))
 
     def _note_cycle(self, cycle: float) -> None:
+        self._cycle = min(self._cycle, cycle) if self._cycle else cycle
         self._cycle_avg = cycle if not self._cycle_avg else 0.7 * self._cycle_avg + 0.3 * cycle
 
     def _backoff(self, cycle: float) -> float:
