@@ -241,3 +241,36 @@ def test_guard_uses_source_ancestry_when_the_checkout_has_both_commits(config_re
     older = run_gitops(push_inputs(config_repo, tag="v1", source_commit=shas[0], source_repo_path=str(src),
                                    built_at="2026-01-01T09:00:00Z", validate="parse"))
     assert older.outputs["status"] == "out-of-order", older.log
+
+
+def test_server_refusing_queue_refs_falls_back_to_backoff(config_repo: ConfigRepo) -> None:
+    hook = config_repo.path / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read -r old new ref; do\n  case \"$ref\" in refs/shipyard/*) "
+                    "echo \"custom refs are not allowed\" >&2; exit 1;; esac\ndone\nexit 0\n")
+    hook.chmod(0o755)
+    services = [f"q{i}" for i in range(6)]
+    files: dict[str, str] = {}
+    for svc in services:
+        files.update(service_files(svc, ("dev",)))
+    config_repo.commit_files(files, "add services")
+    auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+    statuses: list[str] = []
+
+    def writer(svc: str) -> None:
+        clone = WorkClone(config_repo.url, auth)
+        req = UpdateRequest(service=svc, environment="dev", branch="main",
+                            paths=[f"apps/{svc}/overlays/dev/kustomization.yaml"],
+                            update=ImageUpdate(svc, "v3", None), validate="parse")
+        try:
+            statuses.append(Updater(clone, req).run().status)
+        finally:
+            clone.close()
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert statuses == ["updated"] * len(services)
+    for svc in services:
+        assert 'newTag: "v3"' in config_repo.show(f"apps/{svc}/overlays/dev/kustomization.yaml")

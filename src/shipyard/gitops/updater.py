@@ -181,7 +181,7 @@ class Updater:
                         return outcome
                     if not self.clone.contains(tip, head):
                         parents = [head, tip]
-            if queue and attempt == 1 and self._ticket is None and self._queue_busy(tip):
+            if queue and req.queue and attempt == 1 and self._ticket is None and self._queue_busy(tip):
                 # Others are already queued for this branch: a push now would most likely lose. Queue up.
                 self._enqueue(tip)
                 if self._ticket is not None:
@@ -201,7 +201,7 @@ class Updater:
                         "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
                     )
                 cycle = self.clock() - fetched_at + fetch_time
-                if queue and isinstance(exc, PushRejected):
+                if queue and req.queue and isinstance(exc, PushRejected):
                     # Lost a race: take a ticket in the branch's queue (once) and wait for our turn.
                     self._note_cycle(cycle)
                     if self._ticket is None:
@@ -242,6 +242,7 @@ class Updater:
             self._ticket = (ref, tip)
         else:
             self.log(f"the server refused the queue ticket ({result.get(ref)}); using backoff only")
+            self.req.queue = False
 
     def _queue_busy(self, tip: str) -> bool:
         """One GET of the refs: are live tickets queued, or did the branch move since our fetch?"""
