@@ -472,3 +472,56 @@ def test_missing_skopeo_is_named_with_the_fix(image_stage: Stage) -> None:
     missing = st.run(tags="v1", source_image="containers-storage:localhost/no-such-image:1")
     assert missing.code == 1 and "source image was not found" in missing.output, missing.output
     assert st.moto.client("ecr").describe_repositories()["repositories"] == []
+
+
+# ------------------------------------------------------------------------------ moving tags wait for the scan gate
+def test_refused_image_does_not_get_the_moving_tags(image_stage: Stage) -> None:
+    """`branch-main` moves only once the new image passed the scan gate; its immutable tags go up before (the scan
+    needs the image in ECR). A refused image keeps ch-/sha- tags and nothing else."""
+    st = image_stage
+    ecr = st.moto.client("ecr")
+    first = st.run(tags="ch-1111\nsha-1111111\nbranch-main", source_image=st.images.first, fail_on_severity="none")
+    assert first.code == 0, first.output
+    old = first.outputs["digest"]
+    # the build (defer-moving-tags) pushed only the immutable tags of the second image
+    pushed = st.run(tags="ch-2222\nsha-2222222", source_image=st.images.second, fail_on_severity="none")
+    new = pushed.outputs["digest"]
+    st.moto.post_scan_findings([findings_result("team/svc", new, [("CVE-2024-0001", "CRITICAL")])])
+    refused = st.run(repository=f"{ECR_HOST}/team/svc", digest=new,
+                     tags=f"{ECR_HOST}/team/svc:ch-2222\n{ECR_HOST}/team/svc:sha-2222222\n"
+                          f"{ECR_HOST}/team/svc:branch-main", fail_on_severity="CRITICAL")
+    assert refused.code == 1, refused.output
+    assert "CVE-2024-0001" in refused.output
+    assert st.registry.manifest("team/svc", "branch-main")[1] == old
+    assert _digest_of(ecr, "team/svc", "branch-main") == old
+    assert "Held back because the image did not pass the scan gate: `branch-main`." in refused.summary
+    assert "| us-east-1 | branch-main | held back until the scan gate passes |" in refused.summary
+    assert "moved from" not in refused.output
+    # the same image once the finding is accepted: now branch-main moves, after the gate
+    st.moto.post_scan_findings([findings_result("team/svc", new, [("CVE-2024-0001", "CRITICAL")])])
+    accepted = st.run(repository=f"{ECR_HOST}/team/svc", digest=new,
+                      tags="ch-2222\nsha-2222222\nbranch-main", fail_on_severity="CRITICAL",
+                      allow_cves="CVE-2024-0001")
+    assert accepted.code == 0, accepted.output
+    out = accepted.output
+    assert out.index("scan gate passed") < out.index(f"tag 'branch-main' of team/svc (us-east-1) moved from {old}")
+    assert st.registry.manifest("team/svc", "branch-main")[1] == new
+    assert _digest_of(ecr, "team/svc", "branch-main") == new
+    assert f"| us-east-1 | branch-main | moved (server-side) from {old}; registered via PutImage |" in \
+        accepted.summary or f"| us-east-1 | branch-main | moved (server-side) from {old} |" in accepted.summary
+
+
+def test_verify_mode_adds_a_new_moving_tag_after_the_gate_without_a_digest(image_stage: Stage) -> None:
+    """Verify mode with tags that do not exist yet (the moving ones the build deferred): no 'none of the tags
+    exist' error; the digest comes from the immutable tags even when branch-main still points at the old image."""
+    st = image_stage
+    first = st.run(tags="ch-1111\nbranch-feature-x", source_image=st.images.first, fail_on_severity="none")
+    old = first.outputs["digest"]
+    second = st.run(tags="ch-2222", source_image=st.images.second, fail_on_severity="none")
+    new = second.outputs["digest"]
+    r = st.run(repository="team/svc", tags="ch-2222\nbranch-feature-x\npr-7", fail_on_severity="none")
+    assert r.code == 0, r.output
+    assert r.outputs["digest"] == new != old
+    for tag in ("branch-feature-x", "pr-7"):
+        assert st.registry.manifest("team/svc", tag)[1] == new
+        assert _digest_of(st.moto.client("ecr"), "team/svc", tag) == new

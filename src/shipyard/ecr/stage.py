@@ -243,7 +243,8 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
 
     assert cfg.repository is not None
     try:
-        digest = _publish_all(action, cfg, results, staged, creds).digest
+        publication = _publish_all(action, cfg, results, staged, creds)
+        digest = publication.manifest.digest
     except RegistryUnreachable as exc:
         raise UserError(f"The registry data plane is unreachable ({exc}).",
                         "check registry-endpoint (VPC endpoint DNS/security groups) and the runner's network; "
@@ -256,18 +257,32 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
     summary.key_values([("image", image_uri), ("identity", arn or account),
                         ("credentials", creds.source if creds else "ambient chain"),
                         ("regions", ", ".join(cfg.regions))])
-    rows = []
-    for r in results:
-        for tag, status in r.tags.items():
-            rows.append((r.region, tag, status))
-    summary.table(["region", "tag", "result"], rows)
-
     if cfg.scan and not cfg.dry_run:
-        _scan_gate(action, cfg, primary, registry_id, digest, creds)
+        try:
+            _scan_gate(action, cfg, primary, registry_id, digest, creds)
+        except UserError:
+            held = publication.pending_tags
+            if held:
+                action.info(f"not applied (the image did not pass the scan gate): {', '.join(held)}")
+                summary.text("Held back because the image did not pass the scan gate: "
+                             + ", ".join(f"`{t}`" for t in held) + ".")
+            _tag_table(summary, results)
+            raise
+        try:
+            _apply_pending(action, cfg, publication)
+        except RegistryError as exc:
+            raise UserError(f"The registry answered something unexpected while moving the tags: {exc}.",
+                            "re-run; the image itself is in place and passed the scan gate.")
+    _tag_table(summary, results)
     # set only once the gate passed: a failed gate must not hand an image to the GitOps stage
     action.set_output("digest", digest)
     action.set_output("image-uri", image_uri)
     action.set_output("tags", "\n".join(f"{registry_host}/{cfg.repository}:{t}" for t in cfg.tags))
+
+
+def _tag_table(summary: Any, results: list[RegionResult]) -> None:
+    rows = [(r.region, tag, status) for r in results for tag, status in r.tags.items()]
+    summary.heading("Tags", 4).table(["region", "tag", "result"], rows)
 
 
 def _summarise_repositories(action: Action, cfg: Config, results: list[RegionResult]) -> None:
@@ -312,10 +327,33 @@ class _Target:
     plan: list[push.TagResult]
 
 
+def _deferred(cfg: Config, tag: str, status: str) -> bool:
+    """A tag applied only after the scan gate: a moving tag (``mutable-tag-prefixes``) or any tag this push would move
+    from another image. A refused image must not take over ``branch-main``; immutable tags (``ch-``, ``sha-``,
+    versions) hold the image in ECR while it is scanned."""
+    if status == "present":
+        return False
+    return status == "moved" or any(tag.startswith(p) for p in cfg.settings.mutable_prefixes)
+
+
+@dataclass
+class Publication:
+    manifest: Manifest
+    pending: list[tuple[_Target, list[push.TagResult]]] = field(default_factory=list)
+
+    @property
+    def pending_tags(self) -> list[str]:
+        out: list[str] = []
+        for _, plan in self.pending:
+            out.extend(p.tag for p in plan if p.tag not in out)
+        return out
+
+
 def _publish_all(action: Action, cfg: Config, results: list[RegionResult], staged_image: tuple[Path, Manifest] | None,
-                 creds: aws.AwsCredentials | None) -> Manifest:
+                 creds: aws.AwsCredentials | None) -> Publication:
     """Plan every region first (so a tag conflict anywhere stops the run before anything is written), then push
-    the primary region and the replicas, then confirm the tags on each region's ECR API."""
+    the primary region and the replicas, then confirm the tags on each region's ECR API. Moving tags are left
+    pending (``Publication.pending``) for :func:`_apply_pending` once the scan gate passed."""
     assert cfg.repository is not None
     repo = cfg.repository
     staged, manifest = staged_image if staged_image else (None, None)
@@ -335,6 +373,7 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
         targets.append(_Target(r, ecr, client, mutability, push.plan(repo, cfg.tags, manifest.digest, existing,
                                                                      mutability, cfg.settings.mutable_prefixes)))
     assert manifest is not None
+    publication = Publication(manifest)
     for index, t in enumerate(targets):
         r = t.region
         assert r.login is not None
@@ -343,10 +382,20 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
                 r.tags[p.tag] = f"dry-run: would be {p.status}" if p.status != "present" else "present"
                 if p.status == "moved":
                     action.notice(f"dry-run: tag '{p.tag}' of {repo} ({r.region}) would move from {p.previous} to "
-                                  f"{manifest.digest}")
+                                  f"{manifest.digest}" + (" once the scan gate passed" if cfg.scan else ""))
             continue
-        to_write = [p for p in t.plan if p.status in ("pushed", "moved")]
-        if to_write and t.client.head_manifest(repo, manifest.digest) is None:
+        later = [p for p in t.plan if _deferred(cfg, p.tag, p.status)] if cfg.scan else []
+        now = [p for p in t.plan if p not in later]
+        to_write = [p for p in now if p.status in ("pushed", "moved")]
+        image_there = t.client.head_manifest(repo, manifest.digest) is not None
+        if later and not image_there and not to_write:
+            # only moving tags were given: one of them has to carry the image into ECR for the scan
+            to_write, later = [later[0]], later[1:]
+            now = [*now, to_write[0]]
+            action.warning(f"only moving tags were given for {repo}: '{to_write[0].tag}' is pushed before the scan "
+                           "gate to hold the image; add an immutable tag (the build's `ch-`/`sha-` tags) so that no "
+                           "moving tag points at an image before it passed the gate.")
+        if to_write and not image_there:
             if staged is not None:
                 source, src_insecure = f"dir:{staged}", False
             elif upstream is not None and index > 0:
@@ -357,28 +406,53 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
             first = to_write.pop(0)
             push.upload(action, source, r.login, repo, first.tag, manifest.digest, src_insecure)
             r.tags[first.tag] = first.status
-        for p in to_write:
-            t.client.put_manifest(repo, p.tag, manifest)
-            r.tags[p.tag] = f"{'moved' if p.status == 'moved' else 'tagged'} (server-side)"
-        for p in t.plan:
-            if p.status == "moved":
-                r.tags[p.tag] += f" from {p.previous}"
-                action.notice(f"tag '{p.tag}' of {repo} ({r.region}) moved from {p.previous} to {manifest.digest}")
-        for p in t.plan:
-            r.tags.setdefault(p.tag, "already present (same digest)")
-        outcome = push.confirm_tags(action, t.ecr, repo, r.state.registry_id, manifest, cfg.tags, t.mutability,
-                                    cfg.settings.mutable_prefixes)
-        for tag, what in outcome.items():
-            if what == "registered":
-                r.tags[tag] += "; registered via PutImage"
-        action.info(f"{r.region}: {repo}@{manifest.digest} tags {', '.join(cfg.tags)} in place")
-    return manifest
+        _write_server_side(action, cfg, t, manifest, to_write, now)
+        for p in later:
+            r.tags[p.tag] = "held back until the scan gate passes"
+        if later:
+            publication.pending.append((t, later))
+        action.info(f"{r.region}: {repo}@{manifest.digest} tags {', '.join(p.tag for p in now)} in place"
+                    + (f"; {', '.join(p.tag for p in later)} after the scan gate" if later else ""))
+    return publication
+
+
+def _write_server_side(action: Action, cfg: Config, t: _Target, manifest: Manifest, to_write: list[push.TagResult],
+                       tag_plan: list[push.TagResult]) -> None:
+    """Manifest PUTs for ``to_write`` (a server-side retag), notices for moves, then PutImage confirms ``tag_plan``."""
+    assert cfg.repository is not None
+    repo, r = cfg.repository, t.region
+    for p in to_write:
+        t.client.put_manifest(repo, p.tag, manifest)
+        r.tags[p.tag] = f"{'moved' if p.status == 'moved' else 'tagged'} (server-side)"
+    for p in tag_plan:
+        if p.status == "moved":
+            r.tags[p.tag] += f" from {p.previous}"
+            action.notice(f"tag '{p.tag}' of {repo} ({r.region}) moved from {p.previous} to {manifest.digest}")
+    for p in tag_plan:
+        r.tags.setdefault(p.tag, "already present (same digest)")
+    outcome = push.confirm_tags(action, t.ecr, repo, r.state.registry_id, manifest, [p.tag for p in tag_plan],
+                                t.mutability, cfg.settings.mutable_prefixes)
+    for tag, what in outcome.items():
+        if what == "registered":
+            r.tags[tag] += "; registered via PutImage"
+
+
+def _apply_pending(action: Action, cfg: Config, publication: Publication) -> None:
+    """After the scan gate passed: the moving tags, server-side (the image is in every region by now)."""
+    for t, later in publication.pending:
+        with action.group(f"Moving tags ({t.region.region})"):
+            for p in later:
+                del t.region.tags[p.tag]
+            _write_server_side(action, cfg, t, publication.manifest, later, later)
+            action.info(f"{t.region.region}: {', '.join(p.tag for p in later)} now on {publication.manifest.digest}")
 
 
 def _manifest_from_registry(action: Action, cfg: Config, client: Any, existing: dict[str, str | None]) -> Manifest:
     """Verify mode (the build pushed or skipped): the image must already be there under a tag or the digest."""
     assert cfg.repository is not None
-    digests = {d for d in existing.values() if d}
+    # moving tags may still point at the previous build: the other tags say which image this is
+    fixed = {t: d for t, d in existing.items() if d and not t.startswith(tuple(cfg.settings.mutable_prefixes))}
+    digests = set(fixed.values()) or {d for d in existing.values() if d}
     digest = cfg.digest
     if digest is None:
         if not digests:
