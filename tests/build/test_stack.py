@@ -60,6 +60,10 @@ def test_examples_build_and_push(tmp_path: Path, registry: Registry, buildah_env
     assert labels["org.opencontainers.image.source"] == "https://github.example/acme/shop"
     assert labels["org.opencontainers.image.revision"] == SHA
     assert labels["org.opencontainers.image.created"].endswith("Z")
+    # the service's own title and version, not the base image's (busybox has none; real bases do)
+    assert labels["org.opencontainers.image.title"] == example
+    assert labels["org.opencontainers.image.version"] == "sha-a1b2c3d"
+    assert result.outputs["content-tag"] == content_tag and result.outputs["commit-tag"] == "sha-a1b2c3d"
     assert config["config"]["User"] == user
     assert "| **builder** | buildah |" in result.summary and "| **size** |" in result.summary
     if example == "go-service":  # the static binary really runs in the (busybox) runtime image
@@ -87,12 +91,14 @@ def test_unchanged_rerun_skips_and_retags(tmp_path: Path, registry: Registry, bu
     (repo / "node_modules").mkdir()
     (repo / "node_modules" / "junk.js").write_text("untracked")
     started = time.monotonic()
-    second = run_build(inputs, gh_env(repo, buildah_env, GITHUB_SHA="f" * 40, GITHUB_REF="refs/tags/v1.4.2"))
+    second = run_build({**inputs, "semver-aliases": "true"},
+                       gh_env(repo, buildah_env, GITHUB_SHA="f" * 40, GITHUB_REF="refs/tags/v1.4.2"))
     elapsed = time.monotonic() - started
     assert second.code == 0, second.output
     assert second.outputs["skipped"] == "true"
     assert second.outputs["digest"] == first.outputs["digest"]
     assert second.outputs["content-hash"] == first.outputs["content-hash"]
+    assert second.outputs["moving-tags"].splitlines() == [f"{registry.host}/examples/skip:{t}" for t in ("1.4", "1")]
     tags = set(registry.tags("examples/skip"))
     assert {"sha-fffffff", "1.4.2", "1.4", "1"} <= tags
     for tag in ("1.4.2", "1", "sha-fffffff"):
@@ -111,6 +117,27 @@ def test_unchanged_rerun_skips_and_retags(tmp_path: Path, registry: Registry, bu
     assert registry.manifest("examples/skip", "branch-main")[1] == new != old
     assert f"notice: moving tag {registry.host}/examples/skip:branch-main moved from {old} to {new}" in third.output
     assert registry.manifest("examples/skip", "ch-" + first.outputs["content-hash"][:24])[1] == old
+
+    # defer-moving-tags (the root action): a new build pushes ch-/sha- only; branch-main stays where it was until
+    # ecr-push moves it after its scan gate, but the outputs still list it
+    (repo / "server.js").write_text((repo / "server.js").read_text() + "\n// another change\n")
+    git(repo, "commit", "-qam", "another change")
+    fourth = run_build({**inputs, "defer-moving-tags": "true"}, gh_env(repo, buildah_env, GITHUB_SHA="e" * 40))
+    assert fourth.code == 0, fourth.output
+    newest = fourth.outputs["digest"]
+    assert newest != new
+    assert registry.manifest("examples/skip", "branch-main")[1] == new
+    assert registry.manifest("examples/skip", "sha-eeeeeee")[1] == newest
+    assert registry.manifest("examples/skip", fourth.outputs["content-tag"])[1] == newest
+    assert f"{registry.host}/examples/skip:branch-main" in fourth.outputs["tags"].splitlines()
+    assert fourth.outputs["moving-tags"] == f"{registry.host}/examples/skip:branch-main"
+    assert "moving tags branch-main left to ecr-push" in fourth.output and "moved from" not in fourth.output
+    assert "branch-main (moving: left to ecr-push, after its scan gate)" in fourth.summary
+    # and a skipped rebuild of that content with defer does not move it either
+    fifth = run_build({**inputs, "defer-moving-tags": "true"}, gh_env(repo, buildah_env, GITHUB_SHA="d" * 40))
+    assert fifth.outputs["skipped"] == "true", fifth.output
+    assert registry.manifest("examples/skip", "branch-main")[1] == new
+    assert registry.manifest("examples/skip", "sha-ddddddd")[1] == newest
 
 
 def test_failing_dockerfile_names_the_step(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],

@@ -10,11 +10,13 @@ import pytest
 from shipyard.build.tags import (
     GitContext,
     branch_tag,
+    commit_tag,
     compute_tags,
     git_context,
     moving_tags,
     sanitize,
     semver_tags,
+    semver_version,
 )
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -30,7 +32,21 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
     ("v1.2", []),
 ])
 def test_semver(ref: str, expected: list[str]) -> None:
-    assert semver_tags(ref) == expected
+    assert semver_tags(ref, aliases=True) == expected
+    assert semver_tags(ref) == expected[:1]  # the aliases are opt-in: they move with every release
+
+
+def test_semver_aliases_are_opt_in_and_moving() -> None:
+    """v1.2.4 after v1.2.3 must not need to move `1.2` on an immutable repository: no aliases by default; when
+    enabled they are moving tags (`moving-tags` output, deferred and moved like branch tags)."""
+    release = GitContext(SHA, "refs/tags/v1.2.4")
+    assert compute_tags(release, "ch-1") == ["ch-1", "sha-0123456", "1.2.4"]
+    assert moving_tags(release) == []
+    assert compute_tags(release, "ch-1", semver_aliases=True) == ["ch-1", "sha-0123456", "1.2.4", "1.2", "1"]
+    assert moving_tags(release, semver_aliases=True) == ["1.2", "1"]
+    assert moving_tags(GitContext(SHA, "refs/tags/v2.0.0-rc.1"), semver_aliases=True) == []
+    assert semver_version(release) == "1.2.4" and semver_version(GitContext(SHA, "refs/heads/main")) == ""
+    assert commit_tag(release) == "sha-0123456" and commit_tag(GitContext("", "refs/heads/main")) == ""
 
 
 @pytest.mark.parametrize(("branch", "tag"), [
@@ -56,7 +72,7 @@ def test_branch_tag_is_prefixed_and_fits_128() -> None:
 
 
 def test_tag_push() -> None:
-    assert compute_tags(GitContext(SHA, "refs/tags/v3.1.4"), "ch-1") == ["ch-1", "sha-0123456", "3.1.4", "3.1", "3"]
+    assert compute_tags(GitContext(SHA, "refs/tags/v3.1.4"), "ch-1") == ["ch-1", "sha-0123456", "3.1.4"]
     assert compute_tags(GitContext(SHA, "refs/tags/nightly"), "ch-1") == ["ch-1", "sha-0123456", "nightly"]
     assert moving_tags(GitContext(SHA, "refs/tags/v3.1.4")) == []  # release tags never move
 

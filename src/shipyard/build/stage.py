@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +137,9 @@ def base_digests(action: Action, refs: list[str], insecure: bool) -> tuple[list[
     return out, unresolved
 
 
-def _labels(action: Action, revision: str) -> dict[str, str]:
+def _labels(action: Action, revision: str, title: str = "", version: str = "") -> dict[str, str]:
+    """OCI labels of the image; like every label they stay out of the content hash (a new commit of unchanged
+    content keeps skipping the build, with the labels of the image first built from it)."""
     server = action.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     repo = action.github("repository")
     source = action.input("source-url") or (f"{server}/{repo}" if repo else "")
@@ -144,6 +147,10 @@ def _labels(action: Action, revision: str) -> dict[str, str]:
         "org.opencontainers.image.created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "org.opencontainers.image.revision": revision,
     }
+    if title:  # otherwise the base image's title (e.g. its distribution's) would describe this service
+        labels["org.opencontainers.image.title"] = title
+    if version:
+        labels["org.opencontainers.image.version"] = version
     if source:
         labels["org.opencontainers.image.source"] = source
     labels.update(action.mapping("labels"))
@@ -247,9 +254,20 @@ def _run(action: Action) -> None:
     content_tag = content.tag_for(chash)
     head_sha, head_ref = _git_head(p.context)
     git = tags.git_context(action.env, head_sha, head_ref)
-    tag_list = tags.compute_tags(git, content_tag, extra_tags, head_ref=action.github("head_ref"))
+    aliases = action.boolean("semver-aliases", False)
+    defer = action.boolean("defer-moving-tags", False)
+    tag_list = tags.compute_tags(git, content_tag, extra_tags, head_ref=action.github("head_ref"),
+                                 semver_aliases=aliases)
+    moving_names = tags.moving_tags(git, head_ref=action.github("head_ref"), semver_aliases=aliases)
     refs = [f"{p.image.name}:{t}" for t in tag_list]
-    moving = [f"{p.image.name}:{t}" for t in tags.moving_tags(git, head_ref=action.github("head_ref"))]
+    moving = [f"{p.image.name}:{t}" for t in moving_names]
+    # defer-moving-tags: the moving tags are listed in the outputs but left to ecr-push, which moves them only
+    # once the image passed its scan gate
+    push_list = [t for t in tag_list if not (defer and t in moving_names)]
+    push_refs = [f"{p.image.name}:{t}" for t in push_list]
+    deferred = [r for r in refs if r not in push_refs]
+    commit = tags.commit_tag(git)
+    labels = _labels(action, git.sha, service, tags.semver_version(git) or commit)
     language = p.detection.label if p.detection else "(own Dockerfile)"
     dockerfile_label = str(p.dockerfile_path.relative_to(p.workspace)) if p.dockerfile_path and \
         p.dockerfile_path.is_relative_to(p.workspace) else (str(p.dockerfile_path) if p.dockerfile_path else
@@ -258,6 +276,8 @@ def _run(action: Action) -> None:
 
     action.set_output("image", p.image.name)
     action.set_output("content-hash", chash)
+    action.set_output("content-tag", content_tag)
+    action.set_output("commit-tag", commit)
     action.set_output("language", p.detection.language if p.detection else "")
 
     # ------------------------------------------------------------ skip when the content is already there
@@ -272,11 +292,13 @@ def _run(action: Action) -> None:
             if push:
                 raise
             action.warning(f"could not check {p.image.name} for {content_tag} ({exc.message}): building anyway.")
-    moving_before = _current_digests(client, p.image, tags.moving_tags(git, head_ref=action.github("head_ref"))) \
-        if push and not action.dry_run else {}
+    moving_before = _current_digests(client, p.image, moving_names) if push and not action.dry_run and not defer \
+        else {}
+    if defer and moving_names and push and not action.dry_run:
+        action.info(f"moving tags {', '.join(moving_names)} left to ecr-push (applied once the scan gate passed)")
     if existing is not None:
         if push and not action.dry_run:
-            manifest = _retag(client, p.image, existing.digest, tag_list[1:])
+            manifest = _retag(client, p.image, existing.digest, push_list[1:])
             size = manifest.image_size()
             _notice_moves(action, p.image, moving_before, existing.digest)
         else:
@@ -286,13 +308,14 @@ def _run(action: Action) -> None:
         _outputs(action, refs, moving, existing.digest, skipped=True)
         _summary(action, service, language, builder, dockerfile_label, chash, refs, existing.digest, size,
                  action.clock() - started, "skipped: unchanged content, tags added by server-side retag"
-                 if push and not action.dry_run else "skipped: unchanged content (dry run: no tags added)")
+                 if push and not action.dry_run else "skipped: unchanged content (dry run: no tags added)",
+                 deferred)
         return
 
     if action.dry_run:
         spec_dir = Path(tempfile.mkdtemp(prefix="shipyard-build-"))
-        spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
-                     _labels(action, git.sha), spec_dir, p.context, builder, secret_envs)
+        spec = _spec(p, push_refs, build_args, target, platforms, push, cache, provenance, insecure, service,
+                     labels, spec_dir, p.context, builder, secret_envs)
         cmd = builders.buildah_command(spec) if builder == "buildah" else builders.buildx_command(spec)
         action.info("dry run: would run " + " ".join(cmd))
         _outputs(action, refs, moving, "", skipped=False)
@@ -314,12 +337,12 @@ def _run(action: Action) -> None:
                                 emit=action.info, platforms=platforms,
                                 install_command=action.input("install-command"),
                                 build_command=action.input("build-command"))
-        spec = _spec(p, refs, build_args, target, platforms, push, cache, provenance, insecure, service,
-                     _labels(action, git.sha), temp_root, build_context, builder, secret_envs)
+        spec = _spec(p, push_refs, build_args, target, platforms, push, cache, provenance, insecure, service,
+                     labels, temp_root, build_context, builder, secret_envs)
         digest, cache_hits, steps = _build(action, builder, spec, service)
         size = 0
         if push:
-            digest = _push(action, builder, spec, client, p.image, tag_list, digest)
+            digest = _push(action, builder, spec, client, p.image, push_list, digest)
             _notice_moves(action, p.image, moving_before, digest)
             try:
                 pushed = client.get_manifest(p.image.repository, digest)
@@ -331,7 +354,7 @@ def _run(action: Action) -> None:
         if steps:
             result += f"; cache hits {cache_hits}/{steps} steps"
         _summary(action, service, language, builder, dockerfile_label, chash, refs, digest, size,
-                 action.clock() - started, result)
+                 action.clock() - started, result, deferred if push else ())
     finally:
         if builder == "buildah" and len(platforms) > 1:
             _remove_manifest_list(action, f"localhost/shipyard-manifest-{temp_root.name.lower().replace('_', '-')}")
@@ -497,7 +520,8 @@ def _size(size: int) -> str:
 
 
 def _summary(action: Action, service: str, language: str, builder: str, dockerfile: str, chash: str,
-             refs: list[str], digest: str, size: int, seconds: float, result: str) -> None:
+             refs: list[str], digest: str, size: int, seconds: float, result: str,
+             deferred: Sequence[str] = ()) -> None:
     action.summary.heading(f"build {service}", 3)
     action.summary.key_values([
         ("result", result),
@@ -509,7 +533,8 @@ def _summary(action: Action, service: str, language: str, builder: str, dockerfi
         ("size", _size(size)),
         ("time", format_duration(seconds)),
     ])
-    action.summary.table(["tags"], [[r] for r in refs])
+    action.summary.table(["tags"], [[r + (" (moving: left to ecr-push, after its scan gate)" if r in deferred else "")]
+                                    for r in refs])
 
 
 def main() -> int:

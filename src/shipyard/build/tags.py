@@ -2,7 +2,9 @@
 
 Tags that move with every build carry a prefix so an immutable ECR repository can exclude each kind with one
 wildcard (the ecr-push stage's ``mutable-tag-prefixes``): ``branch-<name>`` and ``pr-<number>``. The content-hash
-(``ch-``), ``sha-`` and semver tags never move.
+(``ch-``), ``sha-`` and semver tags never move. The semver aliases (``1.2`` and ``1`` for ``v1.2.3``) would move
+with every release and carry no prefix an ECR exclusion filter could match, so they are opt-in
+(``semver_aliases=True``) and count as moving tags.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ def sanitize(value: str, max_len: int = 128) -> str:
     return text[:max_len].rstrip(".-") or "unnamed"
 
 
-def semver_tags(ref_name: str) -> list[str]:
-    """v1.2.3 -> 1.2.3, 1.2, 1 (no 1.2/1 for pre-releases; no bare 0 major)."""
+def semver_tags(ref_name: str, aliases: bool = False) -> list[str]:
+    """v1.2.3 -> 1.2.3; with ``aliases`` also 1.2, 1 (no aliases for pre-releases; no bare 0 major)."""
     match = SEMVER.match(ref_name)
     if not match:
         return []
@@ -45,10 +47,28 @@ def semver_tags(ref_name: str) -> list[str]:
     full = f"{major}.{minor}.{patch}" + (f"-{pre}" if pre else "")
     if pre:
         return [sanitize(full)]
-    tags = [full, f"{major}.{minor}"]
-    if major != "0":
-        tags.append(major)
-    return tags
+    return [full, *(semver_alias_tags(ref_name) if aliases else [])]
+
+
+def semver_alias_tags(ref_name: str) -> list[str]:
+    """The moving aliases of a release tag: v1.2.3 -> 1.2, 1 (none for pre-releases, no bare 0 major)."""
+    match = SEMVER.match(ref_name)
+    if not match or match.group("pre"):
+        return []
+    major, minor = match.group("major", "minor")
+    return [f"{major}.{minor}", *([major] if major != "0" else [])]
+
+
+def semver_version(git: GitContext) -> str:
+    """The release version of a tag push (``v1.2.3`` -> ``1.2.3``), else ''."""
+    if not git.ref.startswith("refs/tags/"):
+        return ""
+    found = semver_tags(git.ref[len("refs/tags/"):])
+    return found[0] if found else ""
+
+
+def commit_tag(git: GitContext) -> str:
+    return f"sha-{git.sha[:7]}" if git.sha else ""
 
 
 def git_context(env: Mapping[str, str], fallback_sha: str = "", fallback_ref: str = "") -> GitContext:
@@ -70,8 +90,9 @@ def branch_tag(branch: str) -> str:
     return BRANCH_PREFIX + sanitize(branch, 128 - len(BRANCH_PREFIX))
 
 
-def moving_tags(git: GitContext, *, head_ref: str = "") -> list[str]:
-    """The tags of this run that move to each new build: the branch, or the PR number and its head branch."""
+def moving_tags(git: GitContext, *, head_ref: str = "", semver_aliases: bool = False) -> list[str]:
+    """The tags of this run that move to each new build: the branch, or the PR number and its head branch; with
+    ``semver_aliases`` on a release tag its ``1.2``/``1`` aliases."""
     if git.ref.startswith("refs/heads/"):
         return [branch_tag(git.ref[len("refs/heads/"):])]
     if git.ref.startswith("refs/pull/"):
@@ -79,17 +100,18 @@ def moving_tags(git: GitContext, *, head_ref: str = "") -> list[str]:
         if head_ref:
             tags.append(branch_tag(head_ref))
         return tags
+    if semver_aliases and git.ref.startswith("refs/tags/"):
+        return semver_alias_tags(git.ref[len("refs/tags/"):])
     return []
 
 
-def compute_tags(git: GitContext, content_tag: str, extra: Iterable[str] = (), *, head_ref: str = "") -> list[str]:
+def compute_tags(git: GitContext, content_tag: str, extra: Iterable[str] = (), *, head_ref: str = "",
+                 semver_aliases: bool = False) -> list[str]:
     """The ordered, de-duplicated tag list: content hash first (the build's identity), then the others."""
-    tags: list[str] = [content_tag]
-    if git.sha:
-        tags.append(f"sha-{git.sha[:7]}")
+    tags: list[str] = [content_tag, commit_tag(git)]
     if git.ref.startswith("refs/tags/"):
         name = git.ref[len("refs/tags/"):]
-        tags.extend(semver_tags(name) or [sanitize(name)])
+        tags.extend(semver_tags(name, aliases=semver_aliases) or [sanitize(name)])
     tags.extend(moving_tags(git, head_ref=head_ref))
     tags.extend(extra)
     out: list[str] = []
