@@ -290,11 +290,13 @@ class Updater:
                 # the queue ahead of us drains at this rate
                 interval = 0.5 * interval + 0.5 * (now - last[0]) / (last[1] - position)
             last = (now, position)
-            # sleep through most of the landings ahead, then look again (one GET per look); the next in line
-            # looks often so the branch is not left idle
-            # our own fastest fetch-edit-push (the first one, in the initial stampede, can be far too slow)
+            # The next in line looks twice per fetch-edit-push cycle (ours, bounded: the first one, in an
+            # initial stampede, can be far too slow) so the branch is not left idle. Those further back sleep
+            # through about half of the landings ahead of them (at a bounded per-landing estimate), then look
+            # again: each look is a GET the server pays for, so 200 waiting updaters must not poll fast.
             work = min(max(req.backoff_base, self._cycle or interval), 0.1)
-            wait = 0.5 * work if position == 1 else min(2.0, 0.8 * (position - 1) * max(interval, work))
+            per_landing = min(max(interval, work), 0.15)
+            wait = 0.5 * work if position == 1 else min(20.0, 0.6 * (position - 1) * per_landing)
             self.sleep(wait + self.rng.uniform(0, 0.25 * interval))
 
     def _note_cycle(self, cycle: float) -> None:
