@@ -437,7 +437,7 @@ class WorkClone:
             import requests
 
             self._http = requests.Session()
-            self._http.trust_env = False
+            self._http.trust_env = True  # honour HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE like git would
         return self._http
 
     def rev_parse(self, rev: str) -> str:
