@@ -76,7 +76,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@acme.example", "GI
 STAGES = ("build", "ecr-push", "gitops-update", "argocd-wait", "bitbucket-mirror", "postman-publish")
 STAGE_NAMES = {"plan the pipeline", "slack start", "ecr login", "slack finish", *STAGES,
                *(f"slack {s}" for s in STAGES)}
-OUTPUTS = ("image-uri", "digest", "tags", "build-skipped", "config-commit", "collection-url", "slack-ts")
+OUTPUTS = ("image-uri", "digest", "tags", "commit-tag", "build-skipped", "config-commit", "collection-url",
+           "slack-ts")
 
 
 def git(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None) -> str:
@@ -389,7 +390,9 @@ class Demo:
                 header = str(block["text"]["text"])
                 break
         body = "\n".join(
-            str(b.get("text", {}).get("text", "")) for b in parent.blocks or [] if b.get("type") == "section")
+            "\n".join([str(b.get("text", {}).get("text", "")),
+                       *(str(f.get("text", "")) for f in b.get("fields") or [])])
+            for b in parent.blocks or [] if b.get("type") == "section")
         metadata = (parent.metadata or {}).get("event_payload", {})
         return {"messages": len(new), "ts": parent.ts, "header": header, "text": parent.text, "body": body,
                 "status": metadata.get("status"), "replies": len(parent.replies), "edits": len(parent.edits),

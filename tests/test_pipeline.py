@@ -79,6 +79,7 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     for stage in ALL_STAGES:
         assert stage.replace("-", " ").split()[0].lower() in (slack["body"] + slack["text"]).lower(), (stage, slack)
     assert slack["replies"] >= 1
+    assert f"sha-{demo.git.refs(demo.source_name)['refs/heads/main'][:7]}" in slack["body"], slack  # the image tag
 
     # registry (the ECR data plane): the digest under the content-hash, sha and branch tags, with OCI labels
     images = facts.registry["images"]
@@ -90,6 +91,9 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     assert labels["org.opencontainers.image.revision"] == source_sha
     assert labels["org.opencontainers.image.source"] == "https://github.com/acme/orders"
     assert labels["org.opencontainers.image.created"]
+    # the service's own title and version, not the base image's
+    assert labels["org.opencontainers.image.title"] == SERVICE
+    assert labels["org.opencontainers.image.version"] == f"sha-{source_sha[:7]}" == out["commit-tag"]
 
     # ECR API (moto): the same image and tags registered on the control plane
     assert [(i["digest"], set(i["tags"])) for i in facts.ecr] == [(digest, tags)]
@@ -99,10 +103,13 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     assert config["changed"] and config["tip"] == out["config-commit"]
     assert sorted(config["files"]) == [f"apps/{SERVICE}/overlays/{c}/kustomization.yaml" for c in CLUSTERS]
     changed = [line[1:].split("#")[0].strip() for line in config["lines"]]
-    assert sorted(changed) == sorted(["newTag: bootstrap", f"digest: {digest}"] * 2), config["lines"]
+    # a readable newTag (the commit tag) and the digest that pins the image
+    assert sorted(changed) == sorted(["newTag: bootstrap", f"newTag: sha-{source_sha[:7]}", f"digest: {digest}"] * 2), \
+        config["lines"]
     for cluster in CLUSTERS:
         overlay = config["overlays"][cluster]
-        assert f"  - name: {ECR_HOST}/{SERVICE}\n    digest: {digest}" in overlay
+        assert f"  - name: {ECR_HOST}/{SERVICE}\n    newTag: sha-{source_sha[:7]}   # CI writes the image here\n" \
+            f"    digest: {digest}" in overlay, overlay
         assert "replicas:\n  - name: orders\n    count: 1   # dev runs one pod\n" in overlay  # bytes kept
 
     # ArgoCD: both applications Synced at the pipeline's config commit and Healthy
@@ -174,6 +181,15 @@ def test_critical_finding_stops_before_gitops(failed: tuple[Any, Any], second: t
     assert steps.get("ecr-push") == "Failure" and "gitops-update" not in steps and "argocd-wait" not in steps
     assert steps.get("slack finish") == "Success" and "postman-publish" not in steps
     assert [c["change"] for c in facts.postman] == ["unchanged"]
+    # the refused image keeps its immutable tags (it had to be in ECR to be scanned) but never became branch-main:
+    # the build deferred the moving tag and ecr-push applies it only after its gate (both planes checked)
+    old = before.outputs["digest"]
+    refused = next(d for d in facts.registry["images"] if d != old)
+    assert facts.registry["images"][old].count("branch-main") == 1
+    assert "branch-main" not in facts.registry["images"][refused]
+    assert any(t.startswith("ch-") for t in facts.registry["images"][refused])
+    assert {i["digest"]: "branch-main" in i["tags"] for i in facts.ecr} == {old: True, refused: False}
+    assert "held back until the scan gate passes" in run.act.output or "not applied" in run.act.output
     slack = facts.slack
     assert slack["messages"] == 1 and slack["status"] == "failure", slack
     assert "ECR push" in slack["header"] or "ecr-push" in slack["header"], slack
