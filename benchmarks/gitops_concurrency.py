@@ -113,13 +113,11 @@ def main() -> int:
     parser.add_argument("--mode", choices=("process", "thread"), default="thread",
                         help="run each concurrent writer in its own thread (default) or process")
     parser.add_argument("--nagle", action="store_true",
-                        help="leave Nagle's algorithm on in the test git server (adds ~40 ms per POST)")
+                        help="turn Nagle's algorithm back on in the test git server (adds ~40 ms per POST)")
     args = parser.parse_args()
     n = args.writers
-    if not args.nagle:
-        # The stack server answers in several small writes; without TCP_NODELAY each POST stalls ~40 ms on
-        # delayed ACKs, which no real git host does. Switch it off for this process only.
-        gitserver._Handler.disable_nagle_algorithm = True
+    if args.nagle:
+        gitserver._Handler.disable_nagle_algorithm = False
     work = Path(tempfile.mkdtemp(prefix="gitops-bench-"))
     server = gitserver.GitServer(work).start()
     try:

@@ -339,6 +339,7 @@ class DoubleServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no delayed-ACK stall
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -81,6 +81,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The CGI answer goes out in several small writes; with Nagle's algorithm on, each POST stalls ~40 ms on
+    # delayed ACKs, which no real git host does.
+    disable_nagle_algorithm = True
     server: _Server
     server_version = "shipyard-git/1"
 
