@@ -133,6 +133,10 @@ def test_first_run_ships_everywhere(first: tuple[Any, Any], demo: Any) -> None:
     for stage in ALL_STAGES:
         assert steps.get(stage) == "Success", facts.timings
     assert steps.get("slack finish") == "Success"
+    # every request to the git server carried its credential: no anonymous attempt refused with 401 first (the
+    # argocd-wait clone's lazy fetches used to go out without the token, four 401s per run)
+    refused = [r for r in run.git_requests if r.status == 401 or r.user is None]
+    assert refused == [], refused
     # no secret reached the log
     for secret in (demo.source_token, demo.config_token, demo.argocd_token, demo_mod.POSTMAN_KEY,
                    demo_mod.BITBUCKET_TOKEN, demo_mod.BOT_TOKEN):

@@ -99,7 +99,10 @@ class GitAncestry(Ancestry):
             )
 
     def _has(self, rev: str) -> bool:
-        return run_git(["cat-file", "-e", f"{rev}^{{commit}}"], cwd=self.path, check=False, timeout=60).ok
+        # in a partial (promisor) clone a missing object is fetched lazily by any local command, so every git
+        # call here carries the credential: without it each lazy fetch is an anonymous request the server refuses
+        return run_git(["cat-file", "-e", f"{rev}^{{commit}}"], cwd=self.path, auth=self.auth, check=False,
+                       timeout=60).ok
 
     def _fetch(self, rev: str) -> None:
         if rev in self._fetched:
@@ -115,14 +118,16 @@ class GitAncestry(Ancestry):
                 self.notes.append(f"git fetch {self.remote} failed: {result.stderr.strip()[:300]}")
 
     def _shallow(self) -> bool:
-        result = run_git(["rev-parse", "--is-shallow-repository"], cwd=self.path, check=False, timeout=60)
+        result = run_git(["rev-parse", "--is-shallow-repository"], cwd=self.path, auth=self.auth, check=False,
+                         timeout=60)
         return result.stdout.strip() == "true"
 
     def _check(self, rev: str) -> bool | None:
         if not SHA.fullmatch(rev):
             return None
         for attempt in range(3):
-            result = run_git(["merge-base", "--is-ancestor", self.want, rev], cwd=self.path, check=False, timeout=60)
+            result = run_git(["merge-base", "--is-ancestor", self.want, rev], cwd=self.path, auth=self.auth,
+                             check=False, timeout=60)
             if result.returncode == 0:
                 return True
             if result.returncode == 1:
