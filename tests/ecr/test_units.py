@@ -358,3 +358,16 @@ def test_scan_on_push_gets_a_grace_period_before_a_manual_scan() -> None:
                        allow_items=[], timeout=60, interval=2, scan_on_push=True)
     assert ecr.calls == ["describe", "describe", "describe"]  # no manual scan spent
     assert result.status == "COMPLETE" and result.blocking == []
+
+
+def test_semver_alias_conflict_names_the_alias_and_the_real_fix() -> None:
+    from shipyard.ecr.push import Mutability, TagConflict, plan
+
+    existing = {"1.2.4": None, "1.2": "sha256:" + "a" * 64}
+    mutability = Mutability("IMMUTABLE_WITH_EXCLUSION", ["buildcache*", "branch-*", "pr-*"])
+    with pytest.raises(TagConflict) as info:
+        plan("team/svc", ["1.2.4", "1.2"], "sha256:" + "b" * 64, existing, mutability, ["branch-", "pr-"])
+    assert "semver alias" in info.value.message and "immutable-tags: false" in (info.value.fix or "")
+    # a mutable repository moves the alias
+    moved = plan("team/svc", ["1.2.4", "1.2"], "sha256:" + "b" * 64, existing, Mutability("MUTABLE"))
+    assert [(r.tag, r.status) for r in moved] == [("1.2.4", "pushed"), ("1.2", "moved")]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -185,6 +186,15 @@ def conflict_error(repository: str, tag: str, existing: str, new: str,
             "so ECR refuses to move it.",
             "set `enforce-settings: true` on this step once to add the standard exclusion filters to the "
             f"repository (or add the wildcard filter '{prefix}*' to its tag mutability exclusions).",
+        )
+    if re.fullmatch(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))?", tag):
+        return TagConflict(
+            f"Tag '{tag}' of {repository} already points at {existing}, but this image is {new}; '{tag}' looks like "
+            "a semver alias (the build's `semver-aliases`), which moves with every release, and the repository's "
+            "tags are immutable.",
+            "turn `semver-aliases` off and deploy by digest or the full version tag, or make the repository's tags "
+            "mutable (`immutable-tags: false` with `enforce-settings: true`): no prefix filter can exclude the "
+            "aliases without also excluding the release tags.",
         )
     return TagConflict(
         f"Tag '{tag}' of {repository} already points at {existing}, but this image is {new}; the tag is immutable, "
