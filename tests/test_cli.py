@@ -122,3 +122,18 @@ def test_stage_modules_import_lazily() -> None:
 def test_actions_dir_is_found_from_a_source_checkout() -> None:
     folder = cli.actions_dir()
     assert folder is not None and (folder / "selftest" / "action.yml").exists()
+
+
+@pytest.mark.parametrize("stage", sorted(n for n in __import__("shipyard.stages").stages.STAGES if n != "selftest"))
+def test_importing_a_stage_loads_no_other_stages_libraries(stage: str) -> None:
+    """Heavy libraries load when a stage runs the code that needs them, never at import: a Slack step must not
+    pay for boto3, and the CLI's --help stays instant."""
+    from shipyard.stages import STAGES
+
+    module = STAGES[stage][0]
+    code = (f"import sys, {module}; "
+            "print([m for m in ('boto3', 'botocore', 'slack_sdk', 'github', 'ruamel', 'openapi_spec_validator', "
+            "'requests') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=True)
+    assert result.stdout.strip() == "[]"
