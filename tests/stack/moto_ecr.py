@@ -23,18 +23,17 @@ moto quirks worth knowing (moto 5.2.1):
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import boto3
 import requests
 
-from .ports import LOOPBACK, ServiceError, free_port, log_tail, spawn, stop_process, wait_for_port, wait_until
+from .ports import (
+    LOOPBACK,
+    ChildService,
+)
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -44,69 +43,38 @@ DUMMY_CREDENTIALS = {
 DEFAULT_ACCOUNT_ID = "123456789012"
 
 
-class MotoServer:
+class MotoServer(ChildService):
     """``python -m moto.server -H 127.0.0.1 -p PORT`` as a child process."""
 
+    title = "moto server"
+
     def __init__(self, workdir: Path | str | None = None, region: str = "us-east-1") -> None:
-        self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="moto-"))
+        super().__init__(workdir, "moto-", "moto.log")
         self.region = region
-        self.port = 0
-        self.log_file = self.workdir / "moto.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 30.0, attempts: int = 3) -> MotoServer:
         if self.running:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**_clean_env(), **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}
-        last_error: ServiceError | None = None
-        for _ in range(attempts):
-            self.port = free_port()
-            self._proc = spawn(
-                [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
-                self.log_file,
-                env=env,
-            )
-            try:
-                wait_for_port(LOOPBACK, self.port, timeout, proc=self._proc, log_file=self.log_file)
-                wait_until(self._healthy, timeout, f"moto on {self.endpoint_url}", self.log_file)
-                return self
-            except ServiceError as exc:
-                last_error = exc
-                stop_process(self._proc)
-                self._proc = None
-                if "Address already in use" not in log_tail(self.log_file):
-                    break
-        raise ServiceError(f"moto server did not start: {last_error}")
+        self._launch(
+            lambda port: [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+            self._healthy,
+            timeout=timeout,
+            attempts=attempts,
+            env=env,
+        )
+        return self
 
     def _healthy(self) -> bool:
         try:
             return requests.get(f"{self.endpoint_url}/moto-api/data.json", timeout=2).ok
         except requests.RequestException:
             return False
-
-    def stop(self) -> None:
-        stop_process(self._proc)
-        self._proc = None
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- clients -------------------------------------------------------------------------------
 

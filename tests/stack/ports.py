@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
 
 LOOPBACK = "127.0.0.1"
 
@@ -136,3 +140,72 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> 
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+_S = TypeVar("_S", bound="ChildService")
+
+
+class ChildService:
+    """A service of the stack that runs as one child process on a free loopback port.
+
+    Subclasses set ``title`` and implement ``start()`` by calling :meth:`_launch`. ``workdir`` (default: a new
+    temp dir, removed on stop) holds the service's files and ``log_file``.
+    """
+
+    title = "service"
+
+    def __init__(self, workdir: Path | str | None, prefix: str, log_name: str) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=prefix))
+        self.port = 0
+        self.log_file = self.workdir / log_name
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _launch(
+        self,
+        argv: Callable[[int], Sequence[str]],
+        ready: Callable[[], bool],
+        *,
+        timeout: float,
+        attempts: int,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start ``argv(port)`` on a free port and wait until ``ready()``. A free port can be taken between
+        the probe and the bind, so "address already in use" is retried on another port."""
+        last_error: ServiceError | None = None
+        for _ in range(attempts):
+            self.port = free_port()
+            self._proc = spawn(argv(self.port), self.log_file, env=env)
+            try:
+                wait_for_port(LOOPBACK, self.port, timeout, proc=self._proc, log_file=self.log_file)
+                wait_until(ready, timeout, f"{self.title} on {LOOPBACK}:{self.port}", self.log_file)
+                return
+            except ServiceError as exc:
+                last_error = exc
+                stop_process(self._proc)
+                self._proc = None
+                if "address already in use" not in log_tail(self.log_file).lower():
+                    break
+        raise ServiceError(f"{self.title} did not start: {last_error}")
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        stop_process(self._proc)
+        self._proc = None
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self: _S) -> _S:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -15,16 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
 
-from .ports import LOOPBACK, ServiceError, free_port, log_tail, spawn, stop_process, wait_for_port, wait_until
+from .ports import (
+    LOOPBACK,
+    ChildService,
+    ServiceError,
+)
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 
@@ -35,12 +36,14 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 MANIFEST_ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST])
 
 
-class Registry:
+class Registry(ChildService):
     """``docker-registry`` on 127.0.0.1:<random port> with one htpasswd user.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.  ``workdir`` (default: a new
     temp dir, removed on stop) holds ``config.yml``, ``htpasswd``, ``data/`` and ``registry.log``.
     """
+
+    title = "docker-registry"
 
     def __init__(
         self,
@@ -48,13 +51,9 @@ class Registry:
         username: str = "shipyard",
         password: str | None = None,
     ) -> None:
-        self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="registry-"))
+        super().__init__(workdir, "registry-", "registry.log")
         self.username = username
         self.password = password or secrets.token_urlsafe(18)
-        self.port = 0
-        self.log_file = self.workdir / "registry.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -70,10 +69,6 @@ class Registry:
     @property
     def auth(self) -> tuple[str, str]:
         return (self.username, self.password)
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 15.0, attempts: int = 3) -> Registry:
         if self.running:
@@ -91,23 +86,14 @@ class Registry:
             raise ServiceError(f"htpasswd failed: {result.stderr.decode(errors='replace')}")
         htpasswd.write_bytes(result.stdout)
         htpasswd.chmod(0o600)
-        last_error: ServiceError | None = None
-        for _ in range(attempts):  # a free port can be taken between probe and bind: retry
-            self.port = free_port()
-            config = self.workdir / "config.yml"
+        config = self.workdir / "config.yml"
+
+        def argv(port: int) -> list[str]:
             config.write_text(json.dumps(self._config(htpasswd), indent=2))
-            self._proc = spawn([REGISTRY_BINARY, "serve", str(config)], self.log_file)
-            try:
-                wait_for_port(LOOPBACK, self.port, timeout, proc=self._proc, log_file=self.log_file)
-                wait_until(self._answers_401, timeout, f"registry on {self.host}", self.log_file)
-                return self
-            except ServiceError as exc:
-                last_error = exc
-                stop_process(self._proc)
-                self._proc = None
-                if "address already in use" not in log_tail(self.log_file):
-                    break
-        raise ServiceError(f"docker-registry did not start: {last_error}")
+            return [REGISTRY_BINARY, "serve", str(config)]
+
+        self._launch(argv, self._answers_401, timeout=timeout, attempts=attempts)
+        return self
 
     def _config(self, htpasswd: Path) -> dict[str, Any]:
         return {
@@ -131,20 +117,6 @@ class Registry:
             return requests.get(f"{self.url}/v2/", timeout=2).status_code == 401
         except requests.RequestException:
             return False
-
-    def stop(self) -> None:
-        stop_process(self._proc)
-        self._proc = None
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> Registry:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- HTTP API ------------------------------------------------------------------------------
 
