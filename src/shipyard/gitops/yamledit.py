@@ -202,14 +202,20 @@ def set_scalar(doc: Document, node: ScalarNode, value: str, *, lenient: bool = F
     return Edit(start, end, render_scalar(value, style))
 
 
+def flow_close(text: str, end: int, bracket: str) -> int:
+    """Index of the closing ``}``/``]`` of a flow collection whose node ends at ``end``."""
+    close = end - 1
+    while close > 0 and text[close] != bracket:
+        close -= 1
+    return close
+
+
 def add_key(doc: Document, mapping: MappingNode, key: str, value: str | dict[str, Any], order: int = 0) -> Edit:
     """Add ``key: value`` as the last entry of ``mapping`` (block or flow)."""
     nl = doc.newline
     text = doc.text
     if mapping.flow_style:
-        close = int(mapping.end_mark.index) - 1
-        while close > 0 and text[close] != "}":
-            close -= 1
+        close = flow_close(text, int(mapping.end_mark.index), "}")
         sep = ", " if mapping.value else ""
         return Edit(close, close, f"{sep}{render_scalar(key)}: {render_flow(value)}", order)
     if not mapping.value:
@@ -267,9 +273,7 @@ def append_item(doc: Document, seq: SequenceNode, item: dict[str, str], order: i
     nl = doc.newline
     text = doc.text
     if seq.flow_style:
-        close = int(seq.end_mark.index) - 1
-        while close > 0 and text[close] != "]":
-            close -= 1
+        close = flow_close(text, int(seq.end_mark.index), "]")
         sep = ", " if seq.value else ""
         return Edit(close, close, f"{sep}{render_flow(item)}", order)
     if not seq.value:
