@@ -373,14 +373,12 @@ class Action:
         return self.env.get("GITHUB_" + name.upper(), default)
 
     def run_url(self) -> str:
-        server = self.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        repo = self.github("repository")
-        run_id = self.github("run_id")
-        if not repo or not run_id:
-            return ""
-        url = f"{server}/{repo}/actions/runs/{run_id}"
-        attempt = self.github("run_attempt")
-        return f"{url}/attempts/{attempt}" if attempt and attempt != "1" else url
+        return workflow_run_url(
+            self.env.get("GITHUB_SERVER_URL", "https://github.com"),
+            self.github("repository"),
+            self.github("run_id"),
+            self.github("run_attempt"),
+        )
 
     def fail(self, message: str, fix: str | None = None) -> NoReturn:
         raise UserError(message, fix)
@@ -410,6 +408,14 @@ class Action:
             clock=self.clock,
             rng=self.rng,
         )
+
+
+def workflow_run_url(server: str, repository: str, run_id: str, attempt: str = "") -> str:
+    """The run's page (GitHub Enterprise aware through ``server``), pointing at the attempt after the first."""
+    if not repository or not run_id:
+        return ""
+    url = f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
+    return f"{url}/attempts/{attempt}" if attempt not in ("", "1") else url
 
 
 def _as_text(value: object) -> str:

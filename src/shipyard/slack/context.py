@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shipyard.runtime import workflow_run_url
+
 
 @dataclass
 class RunContext:
@@ -35,10 +37,7 @@ class RunContext:
 
     @property
     def run_url(self) -> str:
-        if not self.repository or not self.run_id:
-            return ""
-        url = f"{self.repo_url}/actions/runs/{self.run_id}"
-        return f"{url}/attempts/{self.attempt}" if self.attempt not in ("", "1") else url
+        return workflow_run_url(self.server, self.repository, self.run_id, self.attempt)
 
     @property
     def commit_url(self) -> str:
