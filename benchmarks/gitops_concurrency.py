@@ -15,6 +15,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -105,6 +106,25 @@ def final_tags(server: gitserver.GitServer, name: str, writers: int) -> dict[str
     return out
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished children (git on both sides)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _request_counts(server: gitserver.GitServer) -> dict[str, int]:
+    """Server requests by kind: refs (GET info/refs), fetch (POST upload-pack), push (POST receive-pack)."""
+    counts = {"refs": 0, "fetch": 0, "push": 0}
+    for req in list(server.transcript):
+        if "info/refs" in req.path:
+            counts["refs"] += 1
+        elif req.path.endswith("git-upload-pack"):
+            counts["fetch"] += 1
+        elif req.path.endswith("git-receive-pack"):
+            counts["push"] += 1
+    return counts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--writers", type=int, default=50)
@@ -129,9 +149,15 @@ def main() -> int:
         services = [f"svc{i:03d}" for i in range(n)]
 
         # serial: the same N independent updates, one after another
+        server.clear_transcript()
+        cpu0 = _cpu()
         t0 = time.monotonic()
         serial = [one_update(url, auth, svc, "serial", args.validate, time.time()) for svc in services]
         serial_s = time.monotonic() - t0
+        serial_cpu = _cpu() - cpu0
+        serial_requests = _request_counts(server)
+        server.clear_transcript()
+        cpu0 = _cpu()
 
         # concurrent: N writers released together, each a thread (default; the work is mostly I/O and git) or a
         # forked process (--mode process).
@@ -187,6 +213,8 @@ def main() -> int:
             for p in procs:
                 p.join(timeout=30)
         wall_s = time.monotonic() - t0
+        concurrent_cpu = _cpu() - cpu0
+        concurrent_requests = _request_counts(server)
 
         tags = final_tags(server, name, n)
         landed = sum(1 for r in results.values() if r[0] == "updated")
@@ -207,6 +235,10 @@ def main() -> int:
             "serial_attempts": sum(r.attempts for r in serial),
             "latency_p50_s": round(statistics.median(lat), 2) if lat else None,
             "latency_max_s": round(lat[-1], 2) if lat else None,
+            "serial_cpu_s": round(serial_cpu, 1),
+            "concurrent_cpu_s": round(concurrent_cpu, 1),
+            "serial_requests": serial_requests,
+            "concurrent_requests": concurrent_requests,
             "validate": args.validate,
             "mode": args.mode,
             "cpus": os.cpu_count(),
