@@ -27,8 +27,11 @@ from shipyard.git import GitAuth, GitResult, git_env, scrub
 from shipyard.gitops.objects import (
     ObjectError,
     ObjectStore,
+    fetch_v2_request,
     parse_advertisement,
+    parse_fetch_v2,
     parse_report,
+    parse_upload_pack_v0,
     receive_pack_request,
     unpack,
     upload_pack_request,
@@ -68,6 +71,13 @@ TRANSIENT = (
 
 class PushRejected(Exception):
     """The branch moved under us (a lost race): fetch, re-apply and try again."""
+
+
+class _NotSpoken(Exception):
+    """The server answered the in-process fetch with something unexpected: let the git CLI do it."""
+
+
+_PACK_ERRORS = (ObjectError, ValueError, IndexError, KeyError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -137,8 +147,9 @@ class WorkClone:
 
     def __init__(self, url: str, auth: GitAuth | None, *, workdir: str | None = None,
                  base_env: Mapping[str, str] | None = None, timeout: float = 120.0,
-                 partial: bool = True) -> None:
+                 partial: bool = True, in_process: bool = True) -> None:
         self.url = url
+        self.in_process = in_process  # fetch over smart HTTP from Python; the git CLI is the fallback
         self.auth = auth
         self.timeout = timeout
         self.partial = partial
@@ -219,10 +230,11 @@ class WorkClone:
     def init(self) -> None:
         if (self.git_dir / "HEAD").exists():
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "init", "-q", "--bare", str(self.git_dir)], env=self._env, check=True,
-                       capture_output=True)
-        # One write instead of a dozen `git config` processes (this runs once per updater).
+        # The layout `git init --bare` makes (what git needs to recognise a repository), without a process;
+        # one config write instead of a dozen `git config` processes (this runs once per updater).
+        for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+            (self.git_dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.git_dir / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
         partial = (
             "\trepositoryformatversion = 1\n[extensions]\n\tpartialClone = origin\n" if self.partial
             else "\trepositoryformatversion = 0\n"
@@ -251,9 +263,14 @@ class WorkClone:
     def fetch(self, branch: str, *, depth: int | None = None, missing_ok: bool = False) -> str | None:
         """Fetch ``branch``; returns its tip (None when ``missing_ok`` and the branch does not exist)."""
         ref = self.tracking_ref(branch)
+        first = branch not in self.fetched
+        if first and self.in_process:
+            try:
+                return self._first_fetch(branch, depth or self.first_depth, missing_ok)
+            except _NotSpoken:
+                pass  # the git CLI below fetches from scratch
         args = ["-c", "protocol.version=2", "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
                 "--no-auto-gc", "--no-recurse-submodules"]
-        first = branch not in self.fetched
         if first:
             args.append(f"--depth={depth or self.first_depth}")
             if self.partial:
@@ -273,18 +290,87 @@ class WorkClone:
         self.fetched.add(branch)
         return self.rev_parse(ref)
 
+    def _first_fetch(self, branch: str, depth: int, missing_ok: bool) -> str | None:
+        """The first fetch of ``branch`` without a git process: one GET of the refs, then
+
+        * with history wanted (``depth`` > 1, partial): the last ``depth`` commits alone (``filter tree:0``:
+          the out-of-order guard reads only commit messages), then the trees of the tip alone (a v2 fetch of
+          the root tree with ``filter blob:none``);
+        * otherwise the tip commit and its trees in one request (``deepen 1``, ``filter blob:none``).
+
+        Every object stays in memory (written to disk only when a git command needs it); the shallow
+        boundary goes to ``shallow`` as git would write it. Raises :class:`_NotSpoken` when the server lacks
+        a capability or answers something unexpected."""
+        refs = self.advertise()
+        caps = self.last_caps
+        tip = refs.get(f"refs/heads/{branch}")
+        if tip is None:
+            if missing_ok:
+                return None
+            raise UserError(
+                f"Branch '{branch}' not found in {redact_url(self.url)}.",
+                "check the `branch` input; the branch must exist in the config repository.",
+                input_name="branch",
+            )
+        if "shallow" not in caps or (self.partial and "filter" not in caps):
+            raise _NotSpoken("the server does not offer shallow + filtered fetches")
+        history = self.partial and depth > 1
+        spec = "tree:0" if history else ("blob:none" if self.partial else None)
+        body = upload_pack_request(tip, [], ["no-progress", "ofs-delta", "agent=git/shipyard"], spec,
+                                   deepen=max(1, depth))
+        try:
+            boundary, pack = parse_upload_pack_v0(self._upload_pack(body), shallow=True)
+            got = unpack(pack, self.objects)
+            if tip not in got:
+                raise _NotSpoken("the tip was not in the pack")
+            if history:
+                root = self.objects.commit_tree(tip)
+                if root is None:
+                    raise _NotSpoken("the tip commit has no tree")
+                unpack(parse_fetch_v2(self._upload_pack(fetch_v2_request([root], "blob:none"), v2=True)),
+                       self.objects)
+        except _PACK_ERRORS as exc:
+            raise _NotSpoken(str(exc))
+        self._add_shallow(boundary)
+        self._write_ref(self.tracking_ref(branch), tip)
+        self.fetched.add(branch)
+        return tip
+
+    def _upload_pack(self, body: bytes, *, v2: bool = False) -> bytes:
+        """POST one upload-pack request; the answer's bytes (HTTP errors raise like a failed git fetch)."""
+        import requests
+
+        headers = {"User-Agent": "git/shipyard", "Content-Type": "application/x-git-upload-pack-request",
+                   "Accept": "application/x-git-upload-pack-result", **self._auth_headers()}
+        if v2:
+            headers["Git-Protocol"] = "version=2"
+        self.requests += 1
+        try:
+            resp = self._session().post(f"{self.url.rstrip('/')}/git-upload-pack", data=body, headers=headers,
+                                        timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
+        if resp.status_code != 200:
+            self._http_failure(resp)
+        return bytes(resp.content)
+
+    def _add_shallow(self, boundary: Iterable[str]) -> None:
+        new = [oid for oid in boundary if len(oid) == 40]
+        if not new:
+            return
+        current = self._shallow()
+        merged = sorted(current | set(new))
+        if merged != sorted(current):
+            (self.git_dir / "shallow").write_text("".join(f"{oid}\n" for oid in merged))
+
     def fast_fetch(self, branch: str, refs: Mapping[str, str] | None = None) -> str:
         """Incremental fetch in-process: one GET of the ref advertisement and, when the branch moved, one
         POST to upload-pack wanting the new tip with our tip as the only "have"; the objects are written as
         loose objects. Falls back to ``git fetch`` when the server answers anything unexpected."""
-        import requests
-
         ref = self.tracking_ref(branch)
         ours = self.read_ref(ref)
         if ours is None:
             return self.fetch(branch) or ""
-        headers = {"User-Agent": "git/shipyard", **self._auth_headers()}
-        base = self.url.rstrip("/")
         if refs is None:
             refs = self.advertise()
         caps = self.last_caps
@@ -297,23 +383,11 @@ class WorkClone:
         want_caps = ["no-progress", "ofs-delta", "agent=git/shipyard"]
         filter_spec = "blob:limit=524288" if self.partial and "filter" in caps else None
         body = upload_pack_request(tip, [ours], want_caps, filter_spec)
-        self.requests += 1
+        data = self._upload_pack(body)
         try:
-            resp = self._session().post(f"{base}/git-upload-pack", data=body, timeout=self.timeout,
-                                        headers={**headers, "Content-Type": "application/x-git-upload-pack-request",
-                                                 "Accept": "application/x-git-upload-pack-result"},
-                                        allow_redirects=False)
-        except requests.RequestException as exc:
-            raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
-        if resp.status_code != 200:
-            self._http_failure(resp)
-        data = resp.content
-        at = data.find(b"PACK")
-        try:
-            if at < 0:
-                raise ObjectError("no pack in the answer")
-            got = unpack(data[at:], self.objects)
-        except (ObjectError, ValueError, IndexError, zlib.error):
+            _, pack = parse_upload_pack_v0(data, shallow=False)
+            got = unpack(pack, self.objects)
+        except _PACK_ERRORS:
             return self.fetch(branch) or ""
         if tip not in got:
             return self.fetch(branch) or ""
@@ -478,10 +552,17 @@ class WorkClone:
         """Blob contents by oid, fetching the missing ones from the promisor remote in one batch."""
         if not oids:
             return {}
-        wanted = [oid for oid in oids if oid not in self._have]
+        wanted = [oid for oid in oids if oid not in self._have and oid not in self.objects.memory]
+        if self.partial and wanted and self.in_process:
+            # Blob-less first fetch: get exactly the blobs we edit, in one v2 request (any object id is a
+            # valid want in protocol v2). Later fetches bring small blobs inline.
+            try:
+                unpack(parse_fetch_v2(self._upload_pack(fetch_v2_request(wanted), v2=True)), self.objects)
+                wanted = []
+            except _PACK_ERRORS:
+                pass  # the git CLI below, or git's own lazy fetch
         if self.partial and wanted and not self._incremental:
-            # Blob-less first fetch: get exactly the blobs we edit, in one request. Later fetches bring
-            # small blobs inline; anything still missing is fetched lazily by git itself.
+            # Get exactly the blobs we edit, in one request. Anything still missing is fetched lazily by git.
             self.requests += 1
             self.git("-c", "protocol.version=2", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags",
                      "--no-write-fetch-head", "--quiet", "--filter=blob:none", "origin", *wanted)

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -291,15 +291,103 @@ def parse_advertisement(body: bytes) -> tuple[dict[str, str], set[str]]:
 
 
 def upload_pack_request(want: str, haves: Sequence[str], capabilities: Sequence[str],
-                        filter_spec: str | None = None) -> bytes:
-    caps = list(capabilities) + (["filter"] if filter_spec else [])
+                        filter_spec: str | None = None, *, deepen: int | None = None) -> bytes:
+    """A v0 upload-pack request (stateless: it ends with ``done``). ``deepen``: a shallow fetch of that
+    many commits (the answer then starts with the new shallow boundary)."""
+    caps = list(capabilities) + (["shallow"] if deepen else []) + (["filter"] if filter_spec else [])
     body = pkt_line(f"want {want} {' '.join(caps)}\n".encode())
+    if deepen:
+        body += pkt_line(f"deepen {deepen}\n".encode())
     if filter_spec:
         body += pkt_line(f"filter {filter_spec}\n".encode())
     body += b"0000"
     for have in haves:
         body += pkt_line(f"have {have}\n".encode())
     return body + pkt_line(b"done\n")
+
+
+def _pkt_lines(data: bytes, pos: int = 0) -> Iterator[tuple[int, bytes | None]]:
+    """``(offset after the line, payload)`` for each pkt-line from ``pos``; None for flush/delim packets."""
+    while pos + 4 <= len(data):
+        try:
+            length = int(data[pos : pos + 4], 16)
+        except ValueError:
+            raise ObjectError("malformed pkt-line in the answer")
+        if length < 4:
+            pos += 4
+            yield pos, None
+            continue
+        if pos + length > len(data):
+            raise ObjectError("truncated pkt-line in the answer")
+        payload = data[pos + 4 : pos + length]
+        pos += length
+        yield pos, payload
+
+
+def parse_upload_pack_v0(data: bytes, *, shallow: bool) -> tuple[list[str], bytes]:
+    """``(shallow boundary commits, pack)`` from a v0 upload-pack answer to :func:`upload_pack_request`
+    (no side-band): with ``shallow``, shallow/unshallow lines and a flush first; then NAK or ACK; then the
+    pack."""
+    boundary: list[str] = []
+    in_shallow = shallow
+    for pos, line in _pkt_lines(data):
+        if line is None:
+            in_shallow = False
+            continue
+        text = line.decode("utf-8", "replace").rstrip("\n")
+        if text.startswith("ERR "):
+            raise ObjectError(f"the server refused the fetch: {text[4:]}")
+        if in_shallow and text.startswith("shallow "):
+            boundary.append(text[8:].strip())
+        elif in_shallow and text.startswith("unshallow "):
+            continue
+        elif text == "NAK" or text.startswith("ACK "):
+            if data[pos : pos + 4] != b"PACK":
+                raise ObjectError("no pack after the acknowledgement")
+            return boundary, data[pos:]
+        else:
+            raise ObjectError(f"unexpected line in the fetch answer: {text[:60]!r}")
+    raise ObjectError("no pack in the answer")
+
+
+def fetch_v2_request(wants: Sequence[str], filter_spec: str | None = None) -> bytes:
+    """A protocol-v2 ``fetch`` command for objects by id (a partial clone's lazy fetch of blobs or trees;
+    v2 servers accept any object they have in a want). Sent with the ``Git-Protocol: version=2`` header."""
+    body = pkt_line(b"command=fetch\n") + pkt_line(b"agent=git/shipyard\n") + b"0001"
+    for want in wants:
+        body += pkt_line(f"want {want}\n".encode())
+    if filter_spec:
+        body += pkt_line(f"filter {filter_spec}\n".encode())
+    for arg in (b"no-progress\n", b"ofs-delta\n", b"done\n"):
+        body += pkt_line(arg)
+    return body + b"0000"
+
+
+def parse_fetch_v2(data: bytes) -> bytes:
+    """The pack of a protocol-v2 fetch answer: the ``packfile`` section's side-band channel 1 (channel 2 is
+    progress, channel 3 a fatal error)."""
+    section = ""
+    pack = bytearray()
+    for _, line in _pkt_lines(data):
+        if line is None:
+            if section == "packfile":
+                break
+            continue
+        if section != "packfile":
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            if text.startswith("ERR "):
+                raise ObjectError(f"the server refused the fetch: {text[4:]}")
+            if text in ("packfile", "shallow-info", "wanted-refs", "acknowledgments", "packfile-uris"):
+                section = text
+            continue
+        band = line[:1]
+        if band == b"\x01":
+            pack += line[1:]
+        elif band == b"\x03":
+            raise ObjectError(f"the server failed the fetch: {line[1:].decode('utf-8', 'replace').strip()}")
+    if pack[:4] != b"PACK":
+        raise ObjectError("no pack in the v2 answer (does the server speak protocol v2?)")
+    return bytes(pack)
 
 
 def _apply_delta(base: bytes, delta: bytes) -> bytes:

@@ -109,6 +109,7 @@ class Updater:
         self._cycle = 0.0  # fastest fetch-edit-push cycle seen (the unit of the backoff window)
         self._cycle_avg = 0.0
         self._ticket: tuple[str, str] | None = None  # (queue ref, the commit it points at)
+        self._request_time = 0.0  # seconds per request of our first fetch (the load the server is under)
 
     # ------------------------------------------------------------------ main loop
     def run(self, *, target_branch: str | None = None) -> UpdateOutcome:
@@ -117,7 +118,9 @@ class Updater:
         start = self.clock()
         self.clone.init()
         if req.guard and (req.built_at is not None or req.source_commit):
-            self.clone.first_depth = min(25, req.guard_depth)  # recent history for the guard, in the same fetch
+            # Recent history for the guard. In-process it costs one small request (commit objects only),
+            # so take all of it; the git CLI fetches trees too and deepens later when it must.
+            self.clone.first_depth = req.guard_depth if self.clone.in_process else min(25, req.guard_depth)
         queue = req.queue and target_branch is None
         try:
             return self._loop(target_branch, queue, start)
@@ -132,9 +135,12 @@ class Updater:
         while True:
             attempt += 1
             attempt_start = self.clock()
+            requests_before = self.clone.requests
             tip = self._fetch_tip(refs)
             refs = None
             fetched_at = self.clock()
+            if attempt == 1:
+                self._request_time = (fetched_at - attempt_start) / max(1, self.clone.requests - requests_before)
             # a cycle = incremental fetch + edit + push; the first fetch is a slower clone-like one
             fetch_time = fetched_at - attempt_start if attempt > 1 else req.backoff_base
             if attempt > 1:
@@ -181,11 +187,12 @@ class Updater:
                         return outcome
                     if not self.clone.contains(tip, head):
                         parents = [head, tip]
-            if queue and req.queue and attempt == 1 and self._ticket is None and self._queue_busy(tip):
+            ahead = self._queue_busy(tip) if queue and req.queue and attempt == 1 and self._ticket is None else 0
+            if ahead:
                 # Others are already queued for this branch: a push now would most likely lose. Queue up.
                 self._enqueue(tip)
                 if self._ticket is not None:
-                    refs = self._wait_turn(start)
+                    refs = self._wait_turn(start, ahead)
                     self.log("the branch is busy (other updaters queued); our turn in the queue now")
                     continue
             commit = self.clone.commit_files(parents, files, outcome.message, ident)
@@ -244,18 +251,19 @@ class Updater:
             self.log(f"the server refused the queue ticket ({result.get(ref)}); using backoff only")
             self.req.queue = False
 
-    def _queue_busy(self, tip: str) -> bool:
-        """One GET of the refs: are live tickets queued, or did the branch move since our fetch?"""
+    def _queue_busy(self, tip: str) -> int:
+        """One GET of the refs: how many live tickets are queued (1 when none are but the branch moved since
+        our fetch, 0 when a push now should win)?"""
         try:
             refs = self.clone.advertise()
         except (UserError, TransientError):
-            return False
+            return 0
         prefix = self._queue_prefix()
         stale_ms = max(120.0, self.req.max_seconds) * 1000
         now_ms = time.time() * 1000
-        queued = any(r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms for r in refs)
+        queued = sum(1 for r in refs if r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms)
         moved = refs.get(f"refs/heads/{self.req.branch}", tip) != tip
-        return queued or moved
+        return queued or int(moved)
 
     def _dequeue(self) -> None:
         assert self._ticket is not None
@@ -266,38 +274,87 @@ class Updater:
         except Exception as exc:  # best effort: others ignore stale tickets anyway
             self.log(f"could not delete the queue ticket {ref}: {exc}")
 
-    def _wait_turn(self, start: float) -> dict[str, str] | None:
-        """Poll the ref advertisement (one GET) until our ticket is the oldest live one; returns the last
-        advertisement so the next fetch needs only its POST."""
+    def _wait_turn(self, start: float, ahead: int | None = None) -> dict[str, str] | None:
+        """Wait until our ticket is the oldest live one; returns the last advertisement so the next fetch
+        needs only its POST.
+
+        Every look at the queue is a GET the server pays for (and, with 200 updaters waiting, their polls
+        would compete with the one that is pushing), so each waiter sleeps through most of the landings
+        ahead of it, at a per-landing time it estimates from the drain it observes, and only the next in
+        line looks often. ``ahead``: how many tickets were queued when we joined (known from the refs we
+        had), so the first look can already be late.
+        """
         req = self.req
         assert self._ticket is not None
         prefix = self._queue_prefix()
         stale_ms = max(120.0, req.max_seconds) * 1000
-        last: tuple[float, int] | None = None  # (when, position) at the previous poll
-        interval = min(self._cycle_avg or req.backoff_base, 0.1)  # estimated time per landing
+        landing = self._landing_estimate()
+        if ahead:
+            self.sleep(0.8 * max(0, ahead - 1) * landing)
+        seen: tuple[float, int] | None = None  # (when, position) at the last look that saw the queue drain
+        head: tuple[str, float] | None = None  # the oldest ticket and when we first saw it there
+        fastest = float("inf")
+        tip: tuple[str | None, float] = ("", 0.0)  # the branch tip and when we first saw it
+        rtt = 0.0  # one request's round trip now (our first fetch may have been in a stampede: not that one)
         while True:
+            asked = self.clock()
             refs = self.clone.advertise()
+            now = self.clock()
+            rtt = now - asked if not rtt else 0.5 * rtt + 0.5 * (now - asked)
             if self._ticket is None or self._ticket[0] not in refs:
                 self._ticket = None
                 return refs
             now_ms = time.time() * 1000
             live = sorted(r for r in refs if r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms)
+            if live and live[0] != self._ticket[0]:
+                # A ticket that stays first far longer than a landing takes belongs to an updater that died
+                # (a cancelled job cannot delete its ticket): step over it instead of waiting for it to expire.
+                if head is None or head[0] != live[0]:
+                    head = (live[0], now)
+                elif now - head[1] > max(15.0, 40 * landing):
+                    live = live[1:]
             position = live.index(self._ticket[0]) if self._ticket[0] in live else 0
-            now = self.clock()
             if position == 0 or now - start >= req.max_seconds:
                 return refs
-            if last is not None and last[1] > position:
-                # the queue ahead of us drains at this rate
-                interval = 0.5 * interval + 0.5 * (now - last[0]) / (last[1] - position)
-            last = (now, position)
-            # The next in line looks twice per fetch-edit-push cycle (ours, bounded: the first one, in an
-            # initial stampede, can be far too slow) so the branch is not left idle. Those further back sleep
-            # through about half of the landings ahead of them (at a bounded per-landing estimate), then look
-            # again: each look is a GET the server pays for, so 200 waiting updaters must not poll fast.
-            work = min(max(req.backoff_base, self._cycle or interval), 0.1)
-            per_landing = min(max(interval, work), 0.15)
-            wait = 0.5 * work if position == 1 else min(20.0, 0.6 * (position - 1) * per_landing)
-            self.sleep(wait + self.rng.uniform(0, 0.25 * interval))
+            branch_tip = refs.get(f"refs/heads/{req.branch}")
+            if branch_tip != tip[0]:
+                tip = (branch_tip, now)
+                if position <= 3 and branch_tip and branch_tip != self.clone.read_ref(
+                        self.clone.tracking_ref(req.branch)):
+                    # Nearly our turn: catch up with the branch now, while the one ahead pushes, so the
+                    # fetch on our turn brings one commit instead of everything since our first fetch.
+                    self.clone.fast_fetch(req.branch, refs)
+            elif position <= 2 and now - tip[1] > (position + 1) * max(landing, 2 * rtt):
+                # The branch has not moved for longer than the ones ahead of us need: they are asleep
+                # (they woke late after a slow start) or gone. The queue only orders the pushes, the push
+                # itself is safe whoever goes first, so go now instead of leaving the branch idle.
+                return refs
+            if seen is not None and seen[1] > position:
+                # The recent drain rate. Landings speed up once a stampede of first fetches is over, so a
+                # faster rate is believed at once and a slower one only halfway. A drain much slower than the
+                # fastest we saw includes idle time (a waiter that woke late), which must not make everyone
+                # sleep longer still.
+                observed = (now - seen[0]) / (seen[1] - position)
+                fastest = min(fastest, observed)
+                landing = min(observed, 0.5 * landing + 0.5 * observed, max(2 * fastest, 4 * rtt))
+            if seen is None or seen[1] != position:
+                seen = (now, position)
+            # Nearly next (one or two ahead): look every round trip or two (at least 20 ms apart). Each look
+            # is one cheap GET, and every moment the branch waits for us is added to every update still
+            # queued. (Not paced by the observed drain rate: that includes our own lateness, and a late
+            # handoff would make itself later still.) Further back: wake when we should be about second in
+            # line, with a margin.
+            wait = position * max(rtt, 0.02) if position <= 2 else 0.8 * (position - 2) * landing
+            wait = min(wait, 10.0, max(0.0, req.max_seconds - (now - start)))
+            self.sleep(wait * self.rng.uniform(0.9, 1.1))
+
+    def _landing_estimate(self) -> float:
+        """Seconds per landing before any drain was observed: a landing is about three requests (the next
+        in line sees its turn, fetches, pushes), timed from our own requests. Bounded low: our first fetch
+        may have run in a stampede of first fetches, slower than the landings that follow, and a waiter
+        that looks too early costs one GET while one that sleeps too long leaves the branch idle."""
+        per_request = self._request_time or self.req.backoff_base
+        return min(max(3 * per_request, 0.01), 0.1)
 
     def _note_cycle(self, cycle: float) -> None:
         self._cycle = min(self._cycle, cycle) if self._cycle else cycle
