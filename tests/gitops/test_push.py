@@ -274,3 +274,67 @@ def test_server_refusing_queue_refs_falls_back_to_backoff(config_repo: ConfigRep
     assert statuses == ["updated"] * len(services)
     for svc in services:
         assert 'newTag: "v3"' in config_repo.show(f"apps/{svc}/overlays/dev/kustomization.yaml")
+
+
+def _queued(config_repo: ConfigRepo, auth: GitAuth, svc: str, tag: str) -> tuple[Updater, WorkClone]:
+    """An updater for ``svc`` that has taken its ticket (with its intended commit) and then stalls."""
+    clone = WorkClone(config_repo.url, auth)
+    req = UpdateRequest(service=svc, environment="dev", branch="main",
+                        paths=[f"apps/{svc}/overlays/dev/kustomization.yaml"], update=ImageUpdate(svc, tag, None),
+                        validate="parse", source_commit="c" * 40)
+    up = Updater(clone, req)
+    clone.init()
+    tip = clone.fetch("main")
+    assert tip
+    results, entries = up._apply(tip)
+    files = {r.path: (entries[r.path].mode, r.new_text.encode()) for r in results if r.changed}
+    up._enqueue(tip, files, entries, up._message(results), {"GIT_AUTHOR_NAME": "bot", "GIT_AUTHOR_EMAIL": "b@x",
+                                                            "GIT_COMMITTER_NAME": "bot", "GIT_COMMITTER_EMAIL": "b@x"})
+    assert up._ticket is not None
+    return up, clone
+
+
+def test_head_of_queue_carries_the_queued_updates_each_as_its_own_commit(config_repo: ConfigRepo) -> None:
+    files: dict[str, str] = {}
+    for svc in ("alpha", "beta", "gamma"):
+        files.update(service_files(svc, ("dev",)))
+    config_repo.commit_files(files, "add services")
+    auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+    beta, beta_clone = _queued(config_repo, auth, "beta", "v2")
+    gamma, gamma_clone = _queued(config_repo, auth, "gamma", "v3")
+    # gamma's file changes under it (a human edit): its queued edit must not be carried
+    config_repo.commit_files({"apps/gamma/overlays/dev/kustomization.yaml":
+                              OVERLAY.format(svc="gamma", env="dev").replace("v1.0.0", "v1.0.1")}, "hotfix")
+    clone = WorkClone(config_repo.url, auth)
+    try:
+        # alpha finds the queue busy, queues behind beta (asleep), steps over it, and lands both
+        out = Updater(clone, UpdateRequest(service="alpha", environment="dev", branch="main",
+                                           paths=["apps/alpha/overlays/dev/kustomization.yaml"],
+                                           update=ImageUpdate("alpha", "v1", None), validate="parse")).run()
+    finally:
+        clone.close()
+    assert out.status == "updated"
+    refs = config_repo.server.refs(config_repo.name)
+    assert beta._ticket is not None and gamma._ticket is not None
+    done = refs[beta._ticket[0].replace("/queue/", "/done/")]
+    assert done == config_repo.tip()
+    assert config_repo.tip("main~1") == out.commit  # beta's commit on top of alpha's
+    message = config_repo.message()
+    assert msg.parse_trailers(message)["Shipyard-Service"] == "beta"
+    assert "Queued-Edit" not in message
+    assert message.startswith("deploy(beta/dev): v1.0.0 -> v2")
+    assert config_repo.changed_files() == ["apps/beta/overlays/dev/kustomization.yaml"]
+    assert 'newTag: "v2"' in config_repo.show("apps/beta/overlays/dev/kustomization.yaml")
+    assert 'newTag: "v1"' in config_repo.show("apps/alpha/overlays/dev/kustomization.yaml")
+    # gamma's ticket was left for its owner (the file it read has changed), nothing of its edit landed
+    assert gamma._ticket[0] in refs
+    assert "v1.0.1" in config_repo.show("apps/gamma/overlays/dev/kustomization.yaml")
+    # beta's owner finds its update landed; gamma's owner re-applies its own edit on its turn
+    beta_out = beta.run()
+    gamma_out = gamma.run()
+    beta_clone.close()
+    gamma_clone.close()
+    assert (beta_out.status, beta_out.commit) == ("updated", done)
+    assert gamma_out.status == "updated"
+    assert gamma_out.previous_tag == "v1.0.1"
+    assert not [r for r in config_repo.server.refs(config_repo.name) if r.startswith("refs/shipyard/")]

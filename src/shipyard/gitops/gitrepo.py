@@ -32,6 +32,7 @@ from shipyard.gitops.objects import (
     parse_fetch_v2,
     parse_report,
     parse_upload_pack_v0,
+    pkt_line,
     receive_pack_request,
     unpack,
     upload_pack_request,
@@ -167,6 +168,7 @@ class WorkClone:
         self.requests = 0
         self.first_depth = 1
         self.objects = ObjectStore(self.git_dir, self._env)
+        self.objects.promisor = partial
         self.new_commits = 0  # commits that arrived with the last incremental fetch
         self.last_refs: dict[str, str] = {}
         self.last_caps: set[str] = set()
@@ -394,6 +396,22 @@ class WorkClone:
         self.new_commits = sum(1 for oid in got if oid in self.objects.commits)
         self._write_ref(ref, tip)
         return tip
+
+    def fetch_commits(self, oids: Sequence[str], have: str) -> None:
+        """Bring the commit objects ``oids`` (advertised refs, e.g. queue tickets) without their trees or
+        blobs: one upload-pack request with ``filter tree:0``."""
+        wanted = [oid for oid in oids if oid not in self.objects.memory]
+        if not wanted:
+            return
+        caps = ["no-progress", "ofs-delta", "agent=git/shipyard"]
+        body = pkt_line(f"want {wanted[0]} {' '.join([*caps, 'filter'])}\n".encode())
+        body += b"".join(pkt_line(f"want {oid}\n".encode()) for oid in wanted[1:])
+        body += pkt_line(b"filter tree:0\n") + b"0000" + pkt_line(f"have {have}\n".encode()) + pkt_line(b"done\n")
+        try:
+            _, pack = parse_upload_pack_v0(self._upload_pack(body), shallow=False)
+            unpack(pack, self.objects)
+        except _PACK_ERRORS as exc:
+            raise TransientError(f"could not read the queued updates: {exc}")
 
     def _auth_headers(self) -> dict[str, str]:
         header = self.auth.header() if self.auth else None

@@ -83,6 +83,7 @@ class ObjectStore:
         self.commits: set[str] = set()  # commit ids written (by fetches and by us)
         self.memory: dict[str, tuple[str, bytes]] = {}
         self.pending: list[str] = []
+        self.promisor = False  # a partial clone: objects reach the disk as a promisor pack
 
     def _reader(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -134,6 +135,17 @@ class ObjectStore:
 
     def flush(self) -> None:
         pending, self.pending = self.pending, []
+        if pending and self.promisor:
+            # One pack marked as coming from the promisor remote: git then knows the blobs (and trees) these
+            # objects name but we never fetched can be fetched on demand, so its own fetches and
+            # connectivity checks do not fail on them.
+            objects = [self.memory[oid] for oid in pending]
+            proc = subprocess.run(["git", "index-pack", "--stdin"], input=build_pack(objects), env=self.env,
+                                  capture_output=True, check=False)
+            name = proc.stdout.decode().split()[-1] if proc.returncode == 0 and proc.stdout.split() else ""
+            if name:
+                (self.git_dir / "objects" / "pack" / f"pack-{name}.promisor").write_bytes(b"")
+                return
         for oid in pending:
             kind, data = self.memory[oid]
             path = self.git_dir / "objects" / oid[:2] / oid[2:]
@@ -182,6 +194,33 @@ class ObjectStore:
                 node = node.setdefault(part, {})  # type: ignore[assignment]
             node[parts[-1]] = (mode, self.write("blob", content))
         return self._rewrite(root_tree, nested)
+
+    def replace_oids(self, root_tree: str, files: Mapping[str, tuple[str, str]]) -> str:
+        """Like :meth:`replace_files` for blobs that already exist (``path -> (mode, blob id)``): only the
+        trees along the paths are written."""
+        nested: dict[str, object] = {}
+        for path, (mode, oid) in files.items():
+            parts = path.split("/")
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})  # type: ignore[assignment]
+            node[parts[-1]] = (mode, oid)
+        return self._rewrite(root_tree, nested)
+
+    def blob_at(self, root_tree: str, path: str) -> tuple[str, str] | None:
+        """``(mode, blob id)`` of ``path`` under ``root_tree`` from the trees we have (None when absent)."""
+        tree: str | None = root_tree
+        parts = path.split("/")
+        for i, part in enumerate(parts):
+            if tree is None:
+                return None
+            entry = next((e for e in self.tree_entries(tree) if e.name == part), None)
+            if entry is None:
+                return None
+            if i == len(parts) - 1:
+                return None if entry.is_tree else (entry.mode, entry.oid)
+            tree = entry.oid if entry.is_tree else None
+        return None
 
     def _rewrite(self, tree_oid: str | None, changes: Mapping[str, object]) -> str:
         entries = {e.name: e for e in self.tree_entries(tree_oid)} if tree_oid else {}

@@ -29,7 +29,7 @@ from shipyard.gitops.gitrepo import (
     kustomize_command,
 )
 from shipyard.gitops.imageref import ImageUpdate
-from shipyard.gitops.objects import ZERO
+from shipyard.gitops.objects import ZERO, ObjectError, object_id
 from shipyard.gitops.targets import FileResult, KeyPaths, detect_format, edit_file
 from shipyard.gitops.yamledit import YamlEditError
 from shipyard.runtime import TransientError, UserError
@@ -109,6 +109,7 @@ class Updater:
         self._cycle = 0.0  # fastest fetch-edit-push cycle seen (the unit of the backoff window)
         self._cycle_avg = 0.0
         self._ticket: tuple[str, str] | None = None  # (queue ref, the commit it points at)
+        self._landed: str | None = None  # our update's commit when the head of the queue carried it
         self._request_time = 0.0  # seconds per request of our first fetch (the load the server is under)
 
     # ------------------------------------------------------------------ main loop
@@ -157,6 +158,9 @@ class Updater:
                 previous_tag=first.previous_tag, previous_digest=first.previous_digest,
             )
             if not changed:
+                if self._ticket is not None and self._carried_since_last_look():
+                    # The head carried our update just after our last look at the queue: it is this tip.
+                    return self._carried(outcome, start)
                 outcome.elapsed = self.clock() - start
                 return outcome
             outcome.diff = render_diff(changed)
@@ -190,15 +194,23 @@ class Updater:
             ahead = self._queue_busy(tip) if queue and req.queue and attempt == 1 and self._ticket is None else 0
             if ahead:
                 # Others are already queued for this branch: a push now would most likely lose. Queue up.
-                self._enqueue(tip)
+                self._enqueue(tip, files, entries, outcome.message, ident)
                 if self._ticket is not None:
                     refs = self._wait_turn(start, ahead)
+                    if self._landed:
+                        return self._carried(outcome, start)
                     self.log("the branch is busy (other updaters queued); our turn in the queue now")
                     continue
             commit = self.clone.commit_files(parents, files, outcome.message, ident)
-            also = [(self._ticket[1], ZERO, self._ticket[0])] if self._ticket else []
+            also: list[tuple[str, str, str]] = []
+            head = commit
+            if self._ticket is not None:
+                also.append((self._ticket[1], ZERO, self._ticket[0]))
+                # Our turn at the head of the queue: carry the queued updates behind us in the same push.
+                head, carried = self._carry(commit)
+                also.extend(carried)
             try:
-                self.clone.push(commit, target_branch or req.branch, old=old, also=also)
+                self.clone.push(head, target_branch or req.branch, old=old, also=also)
             except (PushRejected, TransientError) as exc:
                 elapsed = self.clock() - start
                 if attempt >= req.max_attempts or elapsed >= req.max_seconds:
@@ -212,9 +224,11 @@ class Updater:
                     # Lost a race: take a ticket in the branch's queue (once) and wait for our turn.
                     self._note_cycle(cycle)
                     if self._ticket is None:
-                        self._enqueue(tip)
+                        self._enqueue(tip, files, entries, outcome.message, ident)
                     if self._ticket is not None:
                         refs = self._wait_turn(start)
+                        if self._landed:
+                            return self._carried(outcome, start)
                         self.log(f"attempt {attempt}: push lost the race ({exc}); our turn in the queue now")
                         continue
                 delay = self._backoff(cycle)
@@ -233,23 +247,118 @@ class Updater:
     def _queue_prefix(self) -> str:
         return f"refs/shipyard/queue/{_ref_safe(self.req.branch)}/"
 
-    def _enqueue(self, tip: str) -> None:
-        """Create our ticket ``refs/shipyard/queue/<branch>/<epoch ms>-<service>-<rand>`` (pointing at any
-        existing commit, so it costs no objects). Tickets order the updaters that lost a race; each waits
-        until it is first, and deletes its ticket atomically with its own update."""
+    def _enqueue(self, tip: str, files: dict[str, tuple[str, bytes]], entries: dict[str, TreeEntry],
+                 message: str, ident: dict[str, str]) -> None:
+        """Create our ticket ``refs/shipyard/queue/<branch>/<epoch ms>-<service>-<rand>``. Tickets order the
+        updaters that lost a race; each waits until it is first and deletes its ticket atomically with its
+        own update.
+
+        The ticket points at the commit we would push (on the tip we saw), its message followed by one
+        ``Shipyard-Queued-Edit: <mode> <old blob> <new blob> <path>`` line per file. Whoever reaches the head
+        of the queue first lands the queued updates behind it in the same push, each as its own commit,
+        when every file is still what that updater started from (then re-applying its edit gives the same
+        bytes); otherwise the ticket stays and its owner re-applies the edit itself on its turn."""
         name = f"{int(time.time() * 1000):013d}-{_ref_safe(self.req.service)}-{self.rng.randrange(16**6):06x}"
         ref = self._queue_prefix() + name
+        edits = [f"{QUEUED_EDIT}: {mode} {entries[path].oid} {object_id('blob', content)} {path}"
+                 for path, (mode, content) in sorted(files.items())]
+        if any("\n" in path or "\r" in path for path in files):
+            edits = []  # not expressible on one line: only we can apply it
+        body = message.rstrip("\n") + "\n" + "".join(f"\n{line}" for line in edits) + "\n"
+        ticket = self.clone.commit_files([tip], files, body, ident)
         try:
-            result = self.clone.send_commands([(ZERO, tip, ref)], [])
+            result = self.clone.send_commands([(ZERO, ticket, ref)], list(self.clone.objects.written.values()))
         except (UserError, TransientError) as exc:
             self.warn(f"could not join the branch queue ({exc}); using backoff only")
             self.req.queue = False
             return
         if result.get(ref) == "ok":
-            self._ticket = (ref, tip)
+            self._ticket = (ref, ticket)
         else:
             self.log(f"the server refused the queue ticket ({result.get(ref)}); using backoff only")
             self.req.queue = False
+
+    def _done_ref(self, ticket_ref: str) -> str:
+        return ticket_ref.replace("refs/shipyard/queue/", "refs/shipyard/done/", 1)
+
+    def _carry(self, commit: str) -> tuple[str, list[tuple[str, str, str]]]:
+        """Chain the queued updates behind us onto ``commit``; returns the new branch head and the ref
+        commands that go with it (each carried ticket deleted, a ``refs/shipyard/done/...`` ref naming the
+        commit that landed it, for its owner to find)."""
+        refs = self.clone.last_refs
+        prefix = self._queue_prefix()
+        now_ms = time.time() * 1000
+        stale_ms = max(120.0, self.req.max_seconds) * 1000
+        assert self._ticket is not None
+        queued = sorted((r, oid) for r, oid in refs.items() if r.startswith(prefix) and r != self._ticket[0]
+                        and _ticket_ms(r) >= now_ms - stale_ms)[:CARRY_LIMIT]
+        commands: list[tuple[str, str, str]] = []
+        # done refs whose owner never came back for them (a cancelled job): tidy a few per push
+        done_prefix = self._done_ref(prefix)
+        for r, oid in sorted(refs.items())[:]:
+            if r.startswith(done_prefix) and _ticket_ms(r) < now_ms - 600_000 and len(commands) < 20:
+                commands.append((oid, ZERO, r))
+        if not queued:
+            return commit, commands
+        try:
+            self.clone.fetch_commits([oid for _, oid in queued], commit)
+        except (TransientError, UserError) as exc:
+            self.log(f"not carrying the queued updates ({exc})")
+            return commit, commands
+        head = commit
+        tree = self.clone.objects.commit_tree(commit)
+        for ref, oid in queued:
+            try:
+                got = self.clone.objects.read(oid)
+                if got is None or got[1] != "commit" or tree is None:
+                    continue
+                header, _, message = got[2].decode("utf-8").partition("\n\n")
+                lines = message.split("\n")
+                edits = [line[len(QUEUED_EDIT) + 2:].split(" ", 3) for line in lines
+                         if line.startswith(QUEUED_EDIT + ": ")]
+                if not edits or any(len(e) != 4 for e in edits):
+                    continue
+                if any(self.clone.objects.blob_at(tree, path) != (_mode_key(mode), old)
+                       for mode, old, _new, path in edits):
+                    continue  # a file changed since that updater read it: it re-applies its edit itself
+                new_tree = self.clone.objects.replace_oids(tree, {path: (mode, new) for mode, _old, new, path in edits})
+                author = next(h[7:] for h in header.split("\n") if h.startswith("author "))
+                committer = next(h[10:] for h in header.split("\n") if h.startswith("committer "))
+                name = committer.rsplit(" ", 2)[0]
+                clean = "\n".join(line for line in lines if not line.startswith(QUEUED_EDIT + ": ")).rstrip("\n")
+                head = self.clone.objects.commit(new_tree, [head], clean + "\n", author,
+                                                 f"{name} {int(time.time())} +0000")
+            except (ObjectError, StopIteration, UnicodeDecodeError, ValueError):
+                continue
+            tree = new_tree
+            commands += [(oid, ZERO, ref), (ZERO, head, self._done_ref(ref))]
+        if head != commit:
+            self.log(f"carrying {len(commands) // 2} queued update(s) in the same push")
+        return head, commands
+
+    def _carried_since_last_look(self) -> bool:
+        assert self._ticket is not None
+        try:
+            landed = self.clone.advertise().get(self._done_ref(self._ticket[0]))
+        except (UserError, TransientError):
+            return False
+        self._landed = landed
+        return landed is not None
+
+    def _carried(self, outcome: UpdateOutcome, start: float) -> UpdateOutcome:
+        """Our queued update was landed by the updater ahead of us: report it, remove the done ref."""
+        landed = self._landed
+        assert landed is not None and self._ticket is not None
+        done = self._done_ref(self._ticket[0])
+        self._ticket = None
+        try:
+            self.clone.send_commands([(landed, ZERO, done)], [])
+        except Exception as exc:  # best effort: the next head tidies old done refs
+            self.log(f"could not delete {done}: {exc}")
+        self.log(f"landed as {landed[:12]} by the updater ahead of us in the queue (same edit, same bytes)")
+        outcome.status, outcome.changed, outcome.commit = "updated", True, landed
+        outcome.elapsed = self.clock() - start
+        return outcome
 
     def _queue_busy(self, tip: str) -> int:
         """One GET of the refs: how many live tickets are queued (1 when none are but the branch moved since
@@ -275,26 +384,25 @@ class Updater:
             self.log(f"could not delete the queue ticket {ref}: {exc}")
 
     def _wait_turn(self, start: float, ahead: int | None = None) -> dict[str, str] | None:
-        """Wait until our ticket is the oldest live one; returns the last advertisement so the next fetch
+        """Wait until our ticket is the oldest live one (our turn), or until the updater at the head of the
+        queue has carried our update (``self._landed``); returns the last advertisement so the next fetch
         needs only its POST.
 
-        Every look at the queue is a GET the server pays for (and, with 200 updaters waiting, their polls
-        would compete with the one that is pushing), so each waiter sleeps through most of the landings
-        ahead of it, at a per-landing time it estimates from the drain it observes, and only the next in
-        line looks often. ``ahead``: how many tickets were queued when we joined (known from the refs we
-        had), so the first look can already be late.
+        A head carries every update queued behind it, so a waiter is rarely more than a push or two away
+        from landing, whatever its place: each waiter looks about twice per push (paced by how often it
+        sees the branch move), the next in line every round trip. Every look is one GET of the refs.
+        ``ahead``: how many tickets were queued when we joined.
         """
         req = self.req
         assert self._ticket is not None
         prefix = self._queue_prefix()
         stale_ms = max(120.0, req.max_seconds) * 1000
-        landing = self._landing_estimate()
-        if ahead:
-            self.sleep(0.8 * max(0, ahead - 1) * landing)
-        seen: tuple[float, int] | None = None  # (when, position) at the last look that saw the queue drain
+        cadence = self._landing_estimate()  # time between branch moves, as observed
+        if ahead and ahead > 1:
+            self.sleep(0.5 * cadence)
         head: tuple[str, float] | None = None  # the oldest ticket and when we first saw it there
-        fastest = float("inf")
         tip: tuple[str | None, float] = ("", 0.0)  # the branch tip and when we first saw it
+        looks_still = 0  # looks in a row that saw the branch where it was
         rtt = 0.0  # one request's round trip now (our first fetch may have been in a stampede: not that one)
         while True:
             asked = self.clock()
@@ -302,57 +410,54 @@ class Updater:
             now = self.clock()
             rtt = now - asked if not rtt else 0.5 * rtt + 0.5 * (now - asked)
             if self._ticket is None or self._ticket[0] not in refs:
-                self._ticket = None
+                landed = refs.get(self._done_ref(self._ticket[0])) if self._ticket else None
+                if landed:
+                    self._landed = landed  # carried by the updater ahead of us
+                else:
+                    self._ticket = None
                 return refs
             now_ms = time.time() * 1000
             live = sorted(r for r in refs if r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms)
             if live and live[0] != self._ticket[0]:
-                # A ticket that stays first far longer than a landing takes belongs to an updater that died
+                # A ticket that stays first far longer than a push takes belongs to an updater that died
                 # (a cancelled job cannot delete its ticket): step over it instead of waiting for it to expire.
                 if head is None or head[0] != live[0]:
                     head = (live[0], now)
-                elif now - head[1] > max(15.0, 40 * landing):
+                elif now - head[1] > max(15.0, 40 * cadence):
                     live = live[1:]
             position = live.index(self._ticket[0]) if self._ticket[0] in live else 0
             if position == 0 or now - start >= req.max_seconds:
                 return refs
             branch_tip = refs.get(f"refs/heads/{req.branch}")
+            looks_still = looks_still + 1 if branch_tip == tip[0] else 0
             if branch_tip != tip[0]:
+                if tip[0]:
+                    cadence = 0.5 * cadence + 0.5 * min(now - tip[1], 2.0)
                 tip = (branch_tip, now)
-                if position <= 3 and branch_tip and branch_tip != self.clone.read_ref(
+                if position <= 2 and branch_tip and branch_tip != self.clone.read_ref(
                         self.clone.tracking_ref(req.branch)):
                     # Nearly our turn: catch up with the branch now, while the one ahead pushes, so the
-                    # fetch on our turn brings one commit instead of everything since our first fetch.
+                    # fetch on our turn brings one push instead of everything since our first fetch.
                     self.clone.fast_fetch(req.branch, refs)
-            elif position <= 2 and now - tip[1] > (position + 1) * max(landing, 2 * rtt):
-                # The branch has not moved for longer than the ones ahead of us need: they are asleep
-                # (they woke late after a slow start) or gone. The queue only orders the pushes, the push
-                # itself is safe whoever goes first, so go now instead of leaving the branch idle.
+            elif now - tip[1] > 2 * (position + 1) * max(cadence, 4 * rtt):
+                # The branch has not moved for far longer than the pushes ahead of us take: those ahead are
+                # asleep or gone. The queue only orders the pushes (each push is safe whoever goes first, and
+                # carries the others): go now.
                 return refs
-            if seen is not None and seen[1] > position:
-                # The recent drain rate. Landings speed up once a stampede of first fetches is over, so a
-                # faster rate is believed at once and a slower one only halfway. A drain much slower than the
-                # fastest we saw includes idle time (a waiter that woke late), which must not make everyone
-                # sleep longer still.
-                observed = (now - seen[0]) / (seen[1] - position)
-                fastest = min(fastest, observed)
-                landing = min(observed, 0.5 * landing + 0.5 * observed, max(2 * fastest, 4 * rtt))
-            if seen is None or seen[1] != position:
-                seen = (now, position)
-            # Nearly next (one or two ahead): look every round trip or two (at least 20 ms apart). Each look
-            # is one cheap GET, and every moment the branch waits for us is added to every update still
-            # queued. (Not paced by the observed drain rate: that includes our own lateness, and a late
-            # handoff would make itself later still.) Further back: wake when we should be about second in
-            # line, with a margin.
-            wait = position * max(rtt, 0.02) if position <= 2 else 0.8 * (position - 2) * landing
-            wait = min(wait, 10.0, max(0.0, req.max_seconds - (now - start)))
-            self.sleep(wait * self.rng.uniform(0.9, 1.1))
+            # Next in line: every round trip (at least 20 ms apart), since every moment the branch waits for
+            # us is added to every update still queued. Further back: about twice per push, less and less
+            # often while the branch stands still (a head slowed by a stampede of first fetches must not be
+            # slowed further by a stampede of looks).
+            still = 2.0 ** min(looks_still, 8)
+            wait = max(rtt, 0.02) if position == 1 else min(max(0.5 * cadence, rtt, 0.02) * still, 3.0)
+            wait = min(wait, max(0.0, req.max_seconds - (now - start)))
+            self.sleep(wait * self.rng.uniform(0.8, 1.2))
 
     def _landing_estimate(self) -> float:
-        """Seconds per landing before any drain was observed: a landing is about three requests (the next
-        in line sees its turn, fetches, pushes), timed from our own requests. Bounded low: our first fetch
-        may have run in a stampede of first fetches, slower than the landings that follow, and a waiter
-        that looks too early costs one GET while one that sleeps too long leaves the branch idle."""
+        """Seconds between pushes before any was observed: a push at the head is about three requests (see
+        the turn, fetch, push), timed from our own requests. Bounded low: our first fetch may have run in a
+        stampede of first fetches, slower than what follows, and a waiter that looks too early costs one
+        GET while one that sleeps too long leaves the branch idle."""
         per_request = self._request_time or self.req.backoff_base
         return min(max(3 * per_request, 0.01), 0.1)
 
@@ -565,6 +670,14 @@ class Updater:
             msg.T_BUILT: msg.iso(req.built_at) if req.built_at is not None else None,
         })
         return f"{body}\n\n{trailer}\n"
+
+
+QUEUED_EDIT = "Shipyard-Queued-Edit"
+CARRY_LIMIT = 100  # queued updates carried in one push at most
+
+
+def _mode_key(mode: str) -> str:
+    return "40000" if mode == "040000" else mode
 
 
 def _ref_safe(text: str) -> str:
