@@ -25,6 +25,7 @@ from typing import Any
 
 from shipyard.git import GitAuth, GitResult, git_env, scrub
 from shipyard.gitops.objects import (
+    Entry,
     ObjectError,
     ObjectStore,
     fetch_v2_request,
@@ -34,6 +35,7 @@ from shipyard.gitops.objects import (
     parse_upload_pack_v0,
     pkt_line,
     receive_pack_request,
+    serialize_tree,
     unpack,
     upload_pack_request,
 )
@@ -609,6 +611,17 @@ class WorkClone:
         author = f"{identity['GIT_AUTHOR_NAME']} <{identity['GIT_AUTHOR_EMAIL']}> {stamp}"
         committer = f"{identity['GIT_COMMITTER_NAME']} <{identity['GIT_COMMITTER_EMAIL']}> {stamp}"
         return self.objects.commit(tree, parents, message, author, committer)
+
+    def ticket_commit(self, blobs: Sequence[bytes], message: str, identity: Mapping[str, str]) -> str:
+        """A parentless commit whose flat tree holds ``blobs`` (named by their ids); its objects are the ones
+        :attr:`ObjectStore.written` then holds."""
+        self.objects.written.clear()
+        entries = [Entry("100644", oid, oid) for oid in sorted({self.objects.write("blob", b) for b in blobs})]
+        tree = self.objects.write("tree", serialize_tree(entries))
+        stamp = f"{int(time.time())} +0000"
+        author = f"{identity['GIT_AUTHOR_NAME']} <{identity['GIT_AUTHOR_EMAIL']}> {stamp}"
+        committer = f"{identity['GIT_COMMITTER_NAME']} <{identity['GIT_COMMITTER_EMAIL']}> {stamp}"
+        return self.objects.commit(tree, [], message, author, committer)
 
     def contains(self, descendant: str, ancestor: str) -> bool:
         """True when ``ancestor`` is reachable from ``descendant`` in the history we have."""

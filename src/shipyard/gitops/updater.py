@@ -253,11 +253,13 @@ class Updater:
         updaters that lost a race; each waits until it is first and deletes its ticket atomically with its
         own update.
 
-        The ticket points at the commit we would push (on the tip we saw), its message followed by one
-        ``Shipyard-Queued-Edit: <mode> <old blob> <new blob> <path>`` line per file. Whoever reaches the head
-        of the queue first lands the queued updates behind it in the same push, each as its own commit,
-        when every file is still what that updater started from (then re-applying its edit gives the same
-        bytes); otherwise the ticket stays and its owner re-applies the edit itself on its turn."""
+        The ticket points at a small parentless commit: our commit message followed by one
+        ``Shipyard-Queued-Edit: <mode> <old blob> <new blob> <path>`` line per file, and a flat tree holding
+        just the new blobs (so they are on the server; a ticket costs the server no history or tree walk).
+        Whoever reaches the head of the queue first lands the queued updates behind it in the same push,
+        each as its own commit, when every file is still what that updater started from (then re-applying
+        its edit gives the same bytes); otherwise the ticket stays and its owner re-applies the edit itself
+        on its turn."""
         name = f"{int(time.time() * 1000):013d}-{_ref_safe(self.req.service)}-{self.rng.randrange(16**6):06x}"
         ref = self._queue_prefix() + name
         edits = [f"{QUEUED_EDIT}: {mode} {entries[path].oid} {object_id('blob', content)} {path}"
@@ -265,7 +267,7 @@ class Updater:
         if any("\n" in path or "\r" in path for path in files):
             edits = []  # not expressible on one line: only we can apply it
         body = message.rstrip("\n") + "\n" + "".join(f"\n{line}" for line in edits) + "\n"
-        ticket = self.clone.commit_files([tip], files, body, ident)
+        ticket = self.clone.ticket_commit([content for _, content in files.values()], body, ident)
         try:
             result = self.clone.send_commands([(ZERO, ticket, ref)], list(self.clone.objects.written.values()))
         except (UserError, TransientError) as exc:
