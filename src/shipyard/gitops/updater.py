@@ -431,7 +431,7 @@ class Updater:
             if position == 0 or now - start >= req.max_seconds:
                 return refs
             branch_tip = refs.get(f"refs/heads/{req.branch}")
-            looks_still = looks_still + 1 if branch_tip == tip[0] else 0
+            looks_still = looks_still + 1 if branch_tip == tip[0] else max(0, looks_still - 1)
             if branch_tip != tip[0]:
                 if tip[0]:
                     cadence = 0.5 * cadence + 0.5 * min(now - tip[1], 2.0)
