@@ -13,7 +13,7 @@ from shipyard.git import GitAuth
 from shipyard.gitops import message as msg
 from shipyard.gitops.gitrepo import WorkClone
 from shipyard.gitops.imageref import ImageUpdate
-from shipyard.gitops.updater import Updater, UpdateRequest
+from shipyard.gitops.updater import Updater, UpdateRequest, queue_key
 from tests.gitops.conftest import OVERLAY, ConfigRepo, push_inputs, run_gitops, service_files
 
 D = "sha256:" + "c" * 64
@@ -276,12 +276,13 @@ def test_server_refusing_queue_refs_falls_back_to_backoff(config_repo: ConfigRep
         assert 'newTag: "v3"' in config_repo.show(f"apps/{svc}/overlays/dev/kustomization.yaml")
 
 
-def _queued(config_repo: ConfigRepo, auth: GitAuth, svc: str, tag: str) -> tuple[Updater, WorkClone]:
+def _queued(config_repo: ConfigRepo, auth: GitAuth, svc: str, tag: str,
+            key: bytes | None = None) -> tuple[Updater, WorkClone]:
     """An updater for ``svc`` that has taken its ticket (with its intended commit) and then stalls."""
     clone = WorkClone(config_repo.url, auth)
     req = UpdateRequest(service=svc, environment="dev", branch="main",
                         paths=[f"apps/{svc}/overlays/dev/kustomization.yaml"], update=ImageUpdate(svc, tag, None),
-                        validate="parse", source_commit="c" * 40)
+                        validate="parse", source_commit="c" * 40, queue_key=key)
     up = Updater(clone, req)
     clone.init()
     tip = clone.fetch("main")
@@ -296,12 +297,15 @@ def _queued(config_repo: ConfigRepo, auth: GitAuth, svc: str, tag: str) -> tuple
 
 def test_head_of_queue_carries_the_queued_updates_each_as_its_own_commit(config_repo: ConfigRepo) -> None:
     files: dict[str, str] = {}
-    for svc in ("alpha", "beta", "gamma"):
+    for svc in ("alpha", "beta", "gamma", "delta"):
         files.update(service_files(svc, ("dev",)))
     config_repo.commit_files(files, "add services")
     auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
     beta, beta_clone = _queued(config_repo, auth, "beta", "v2")
     gamma, gamma_clone = _queued(config_repo, auth, "gamma", "v3")
+    # a ticket written with another secret (anyone else able to create refs) is never landed by the bot
+    forged, forged_clone = _queued(config_repo, auth, "delta", "evil", key=queue_key("not-the-token"))
+    forged_clone.close()
     # gamma's file changes under it (a human edit): its queued edit must not be carried
     config_repo.commit_files({"apps/gamma/overlays/dev/kustomization.yaml":
                               OVERLAY.format(svc="gamma", env="dev").replace("v1.0.0", "v1.0.1")}, "hotfix")
@@ -329,6 +333,8 @@ def test_head_of_queue_carries_the_queued_updates_each_as_its_own_commit(config_
     # gamma's ticket was left for its owner (the file it read has changed), nothing of its edit landed
     assert gamma._ticket[0] in refs
     assert "v1.0.1" in config_repo.show("apps/gamma/overlays/dev/kustomization.yaml")
+    assert forged._ticket is not None and forged._ticket[0] in refs
+    assert "evil" not in config_repo.show("apps/delta/overlays/dev/kustomization.yaml")
     # beta's owner finds its update landed; gamma's owner re-applies its own edit on its turn
     beta_out = beta.run()
     gamma_out = gamma.run()
@@ -337,4 +343,5 @@ def test_head_of_queue_carries_the_queued_updates_each_as_its_own_commit(config_
     assert (beta_out.status, beta_out.commit) == ("updated", done)
     assert gamma_out.status == "updated"
     assert gamma_out.previous_tag == "v1.0.1"
-    assert not [r for r in config_repo.server.refs(config_repo.name) if r.startswith("refs/shipyard/")]
+    assert [r for r in config_repo.server.refs(config_repo.name) if r.startswith("refs/shipyard/")] == [
+        forged._ticket[0]]

@@ -1,11 +1,11 @@
-"""A small, reusable working clone of the config repository, driven with git plumbing (no checkout).
+"""A small, reusable working clone of the config repository, with no checkout and no git process per update.
 
-The first fetch is shallow (``--depth 1``) and blob-less (``--filter=blob:none``): a config repository with
-thousands of files costs one tip commit and its trees. Only the blobs of the files we edit are fetched
-(lazily, in one batch). Retries reuse the clone and fetch incrementally, with small blobs inline, so a
-fetch + re-apply + commit + push cycle costs a handful of short git processes. Commits are built on a
-private index file (read-tree, update-index, write-tree, commit-tree): nothing is checked out except when
-a Kustomize build has to see the files.
+Fetches speak smart HTTP from Python: the first one is a GET of the refs, the recent history as commit objects
+only (``filter tree:0``, for the out-of-order guard), the tip's trees (``blob:none``) and then only the blobs of
+the files we edit (a protocol-v2 fetch by object id). Retries fetch incrementally (one GET + one POST, small
+blobs inline) and push with one POST to receive-pack. Objects stay in memory and reach the disk (as a promisor
+pack) only when a git command has to see them: a Kustomize build, an ancestry check, or the git CLI fallback
+used when a server answers something unexpected.
 """
 
 from __future__ import annotations

@@ -168,6 +168,12 @@ def run(action: Action) -> None:
 
     slug = action.input("github-repository") or repo_slug(url)
     auth, token = git_auth(action, url, slug, api_url)
+    app_key = action.secret("app-private-key") if action.input("app-id") else None
+    if app_key:
+        # App installation tokens differ between runs; the private key is what every updater shares.
+        from shipyard.gitops.updater import queue_key
+
+        req.queue_key = queue_key(app_key)
     pr_branch = None
     if mode == "pull-request":
         if not token:

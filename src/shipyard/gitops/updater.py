@@ -9,6 +9,8 @@ provided) is retried with jittered backoff, bounded in attempts and time.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import random
 import re
 import shutil
@@ -62,6 +64,9 @@ class UpdateRequest:
     backoff_cap: float = 10.0
     dry_run: bool = False
     queue: bool = True  # after a lost race, wait in the branch's ticket queue (refs/shipyard/queue/...)
+    # Authenticates queued edits between updaters (HMAC): derived from a secret every updater of this config
+    # repository holds (the token, or a GitHub App's private key); default: from the clone's credential.
+    queue_key: bytes | None = None
 
 
 @dataclass
@@ -264,9 +269,12 @@ class Updater:
         ref = self._queue_prefix() + name
         edits = [f"{QUEUED_EDIT}: {mode} {entries[path].oid} {object_id('blob', content)} {path}"
                  for path, (mode, content) in sorted(files.items())]
-        if any("\n" in path or "\r" in path for path in files):
-            edits = []  # not expressible on one line: only we can apply it
+        key = self._queue_key()
+        if key is None or any("\n" in path or "\r" in path for path in files):
+            edits = []  # not expressible on one line, or not verifiable by others: only we can apply it
         body = message.rstrip("\n") + "\n" + "".join(f"\n{line}" for line in edits) + "\n"
+        if edits and key is not None:
+            body += f"{QUEUED_MAC}: {_mac(key, body)}\n"
         ticket = self.clone.ticket_commit([content for _, content in files.values()], body, ident)
         try:
             result = self.clone.send_commands([(ZERO, ticket, ref)], list(self.clone.objects.written.values()))
@@ -279,6 +287,12 @@ class Updater:
         else:
             self.log(f"the server refused the queue ticket ({result.get(ref)}); using backoff only")
             self.req.queue = False
+
+    def _queue_key(self) -> bytes | None:
+        if self.req.queue_key is not None:
+            return self.req.queue_key
+        secret = self.clone.auth.secret if self.clone.auth else ""
+        return queue_key(secret) if secret else None
 
     def _done_ref(self, ticket_ref: str) -> str:
         return ticket_ref.replace("refs/shipyard/queue/", "refs/shipyard/done/", 1)
@@ -300,7 +314,8 @@ class Updater:
         for r, oid in sorted(refs.items())[:]:
             if r.startswith(done_prefix) and _ticket_ms(r) < now_ms - 600_000 and len(commands) < 20:
                 commands.append((oid, ZERO, r))
-        if not queued:
+        key = self._queue_key()
+        if not queued or key is None:
             return commit, commands
         try:
             self.clone.fetch_commits([oid for _, oid in queued], commit)
@@ -315,7 +330,10 @@ class Updater:
                 if got is None or got[1] != "commit" or tree is None:
                     continue
                 header, _, message = got[2].decode("utf-8").partition("\n\n")
-                lines = message.split("\n")
+                signed, _, mac = message.rpartition(f"{QUEUED_MAC}: ")
+                if not hmac.compare_digest(mac.strip(), _mac(key, signed)):
+                    continue  # not written by an updater holding our secret: never land it
+                lines = signed.split("\n")
                 edits = [line[len(QUEUED_EDIT) + 2:].split(" ", 3) for line in lines
                          if line.startswith(QUEUED_EDIT + ": ")]
                 if not edits or any(len(e) != 4 for e in edits):
@@ -675,6 +693,16 @@ class Updater:
 
 
 QUEUED_EDIT = "Shipyard-Queued-Edit"
+QUEUED_MAC = "Shipyard-Queued-Mac"
+
+
+def queue_key(secret: str) -> bytes:
+    """The key queued edits are authenticated with, derived from a secret all updaters share."""
+    return hashlib.sha256(b"shipyard-queue\0" + secret.encode("utf-8")).digest()
+
+
+def _mac(key: bytes, body: str) -> str:
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 CARRY_LIMIT = 100  # queued updates carried in one push at most
 
 
