@@ -6,7 +6,9 @@ also run one after another in the same run; the ratio compares the two wall time
 
     python benchmarks/gitops_concurrency.py --writers 200
 
-prints one JSON line: writers, landed, lost, wall_s, serial_s, ratio (+ attempts and latency details).
+prints one JSON line: writers, landed, lost, wall_s, serial_s, ratio (+ attempts, latency, CPU seconds and
+server requests by kind for both phases). ``--mode process`` runs each concurrent writer in its own process
+(the default, threads, shares one interpreter with the git server).
 """
 
 from __future__ import annotations
