@@ -345,3 +345,29 @@ def test_head_of_queue_carries_the_queued_updates_each_as_its_own_commit(config_
     assert gamma_out.previous_tag == "v1.0.1"
     assert [r for r in config_repo.server.refs(config_repo.name) if r.startswith("refs/shipyard/")] == [
         forged._ticket[0]]
+
+
+def test_server_without_partial_clone_support_gets_the_git_cli(config_repo: ConfigRepo) -> None:
+    config_repo.server.git_config(config_repo.name, "uploadpack.allowFilter", "false")
+    result = run_gitops(push_inputs(config_repo, tag="v7", validate="parse"))
+    assert result.code == 0, result.log
+    assert result.outputs["changed"] == "true"
+    assert 'newTag: "v7"' in config_repo.show("apps/orders/overlays/dev/kustomization.yaml")
+    # no filtered fetch was asked of a server that does not offer it; git fetched whole objects instead
+    assert any(r.method == "POST" and r.path.endswith("git-upload-pack") for r in config_repo.server.transcript)
+
+
+def test_in_process_fetch_needs_no_git_process(config_repo: ConfigRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def popen(args: object, *a: object, **k: object) -> object:
+        if isinstance(args, list) and args[:1] == ["git"] and "http-backend" not in args:
+            started.append(args)  # the updater's own git processes (the server's backend is allowed)
+        return real_popen(args, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    result = run_gitops(push_inputs(config_repo, tag="v8", validate="parse", built_at="2026-01-01T10:00:00Z"))
+    assert result.code == 0, result.log
+    assert result.outputs["changed"] == "true"
+    assert started == []
