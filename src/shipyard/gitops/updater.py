@@ -112,7 +112,6 @@ class Updater:
         self._validated: dict[str, bytes] = {}
         self._contenders = 1.0
         self._cycle = 0.0  # fastest fetch-edit-push cycle seen (the unit of the backoff window)
-        self._cycle_avg = 0.0
         self._ticket: tuple[str, str] | None = None  # (queue ref, the commit it points at)
         self._landed: str | None = None  # our update's commit when the head of the queue carried it
         self._request_time = 0.0  # seconds per request of our first fetch (the load the server is under)
@@ -311,7 +310,7 @@ class Updater:
         commands: list[tuple[str, str, str]] = []
         # done refs whose owner never came back for them (a cancelled job): tidy a few per push
         done_prefix = self._done_ref(prefix)
-        for r, oid in sorted(refs.items())[:]:
+        for r, oid in sorted(refs.items()):
             if r.startswith(done_prefix) and _ticket_ms(r) < now_ms - 600_000 and len(commands) < 20:
                 commands.append((oid, ZERO, r))
         key = self._queue_key()
@@ -483,7 +482,6 @@ class Updater:
 
     def _note_cycle(self, cycle: float) -> None:
         self._cycle = min(self._cycle, cycle) if self._cycle else cycle
-        self._cycle_avg = cycle if not self._cycle_avg else 0.7 * self._cycle_avg + 0.3 * cycle
 
     def _backoff(self, cycle: float) -> float:
         """How long to wait after losing a race.
