@@ -186,18 +186,12 @@ class ObjectStore:
 
     def replace_files(self, root_tree: str, files: Mapping[str, tuple[str, bytes]]) -> str:
         """Write blobs and the trees along their paths; returns the new root tree."""
-        nested: dict[str, object] = {}
-        for path, (mode, content) in files.items():
-            parts = path.split("/")
-            node = nested
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})  # type: ignore[assignment]
-            node[parts[-1]] = (mode, self.write("blob", content))
-        return self._rewrite(root_tree, nested)
+        return self.replace_oids(root_tree, {path: (mode, self.write("blob", content))
+                                             for path, (mode, content) in files.items()})
 
     def replace_oids(self, root_tree: str, files: Mapping[str, tuple[str, str]]) -> str:
-        """Like :meth:`replace_files` for blobs that already exist (``path -> (mode, blob id)``): only the
-        trees along the paths are written."""
+        """The trees along the paths with each ``path -> (mode, blob id)`` in place (the blobs exist already,
+        here or on the server); returns the new root tree."""
         nested: dict[str, object] = {}
         for path, (mode, oid) in files.items():
             parts = path.split("/")
