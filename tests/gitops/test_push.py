@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -88,13 +89,26 @@ def test_lost_race_is_replayed_without_reverting_the_other_change(config_repo: C
     assert config_repo.message("main~1").startswith("someone else")
 
 
-def test_concurrent_writers_all_land(config_repo: ConfigRepo) -> None:
-    services = [f"svc{i}" for i in range(12)]
+def _with_services(config_repo: ConfigRepo, services: list[str]) -> GitAuth:
+    """Add a dev overlay per service to the config repository; the credential for updaters."""
     files: dict[str, str] = {}
     for svc in services:
         files.update(service_files(svc, ("dev",)))
     config_repo.commit_files(files, "add services")
-    auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+    return GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+
+
+def _all_at_once(writer: Callable[[str], None], services: list[str]) -> None:
+    threads = [threading.Thread(target=writer, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+
+def test_concurrent_writers_all_land(config_repo: ConfigRepo) -> None:
+    services = [f"svc{i}" for i in range(12)]
+    auth = _with_services(config_repo, services)
     outcomes: dict[str, str] = {}
     errors: list[BaseException] = []
 
@@ -110,11 +124,7 @@ def test_concurrent_writers_all_land(config_repo: ConfigRepo) -> None:
         finally:
             clone.close()
 
-    threads = [threading.Thread(target=writer, args=(s,)) for s in services]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _all_at_once(writer, services)
     assert not errors
     assert set(outcomes.values()) == {"updated"}
     for svc in services:
@@ -249,11 +259,7 @@ def test_server_refusing_queue_refs_falls_back_to_backoff(config_repo: ConfigRep
                     "echo \"custom refs are not allowed\" >&2; exit 1;; esac\ndone\nexit 0\n")
     hook.chmod(0o755)
     services = [f"q{i}" for i in range(6)]
-    files: dict[str, str] = {}
-    for svc in services:
-        files.update(service_files(svc, ("dev",)))
-    config_repo.commit_files(files, "add services")
-    auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+    auth = _with_services(config_repo, services)
     statuses: list[str] = []
 
     def writer(svc: str) -> None:
@@ -266,11 +272,7 @@ def test_server_refusing_queue_refs_falls_back_to_backoff(config_repo: ConfigRep
         finally:
             clone.close()
 
-    threads = [threading.Thread(target=writer, args=(s,)) for s in services]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    _all_at_once(writer, services)
     assert statuses == ["updated"] * len(services)
     for svc in services:
         assert 'newTag: "v3"' in config_repo.show(f"apps/{svc}/overlays/dev/kustomization.yaml")
@@ -296,11 +298,7 @@ def _queued(config_repo: ConfigRepo, auth: GitAuth, svc: str, tag: str,
 
 
 def test_head_of_queue_carries_the_queued_updates_each_as_its_own_commit(config_repo: ConfigRepo) -> None:
-    files: dict[str, str] = {}
-    for svc in ("alpha", "beta", "gamma", "delta"):
-        files.update(service_files(svc, ("dev",)))
-    config_repo.commit_files(files, "add services")
-    auth = GitAuth("bearer", secret=config_repo.token, scope_url=config_repo.server.base_url + "/")
+    auth = _with_services(config_repo, ["alpha", "beta", "gamma", "delta"])
     beta, beta_clone = _queued(config_repo, auth, "beta", "v2")
     gamma, gamma_clone = _queued(config_repo, auth, "gamma", "v3")
     # a ticket written with another secret (anyone else able to create refs) is never landed by the bot
