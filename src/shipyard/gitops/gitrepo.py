@@ -33,7 +33,6 @@ from shipyard.gitops.objects import (
     parse_fetch_v2,
     parse_report,
     parse_upload_pack_v0,
-    pkt_line,
     receive_pack_request,
     serialize_tree,
     unpack,
@@ -81,6 +80,7 @@ class _NotSpoken(Exception):
 
 
 _PACK_ERRORS = (ObjectError, ValueError, IndexError, KeyError, zlib.error)
+_FETCH_CAPS = ("no-progress", "ofs-delta", "agent=git/shipyard")
 
 
 @dataclass(frozen=True)
@@ -320,8 +320,7 @@ class WorkClone:
             raise _NotSpoken("the server does not offer shallow + filtered fetches")
         history = self.partial and depth > 1
         spec = "tree:0" if history else ("blob:none" if self.partial else None)
-        body = upload_pack_request(tip, [], ["no-progress", "ofs-delta", "agent=git/shipyard"], spec,
-                                   deepen=max(1, depth))
+        body = upload_pack_request(tip, [], _FETCH_CAPS, spec, deepen=max(1, depth))
         try:
             boundary, pack = parse_upload_pack_v0(self._upload_pack(body), shallow=True)
             got = unpack(pack, self.objects)
@@ -384,9 +383,8 @@ class WorkClone:
         if tip == ours:
             self.new_commits = 0
             return tip
-        want_caps = ["no-progress", "ofs-delta", "agent=git/shipyard"]
         filter_spec = "blob:limit=524288" if self.partial and "filter" in caps else None
-        body = upload_pack_request(tip, [ours], want_caps, filter_spec)
+        body = upload_pack_request(tip, [ours], _FETCH_CAPS, filter_spec)
         data = self._upload_pack(body)
         try:
             _, pack = parse_upload_pack_v0(data, shallow=False)
@@ -405,10 +403,7 @@ class WorkClone:
         wanted = [oid for oid in oids if oid not in self.objects.memory]
         if not wanted:
             return
-        caps = ["no-progress", "ofs-delta", "agent=git/shipyard"]
-        body = pkt_line(f"want {wanted[0]} {' '.join([*caps, 'filter'])}\n".encode())
-        body += b"".join(pkt_line(f"want {oid}\n".encode()) for oid in wanted[1:])
-        body += pkt_line(b"filter tree:0\n") + b"0000" + pkt_line(f"have {have}\n".encode()) + pkt_line(b"done\n")
+        body = upload_pack_request(wanted, [have], _FETCH_CAPS, "tree:0")
         try:
             _, pack = parse_upload_pack_v0(self._upload_pack(body), shallow=False)
             unpack(pack, self.objects)
@@ -607,10 +602,7 @@ class WorkClone:
                      identity: Mapping[str, str]) -> str:
         """A commit whose tree is the last parent's tree with each ``path -> (mode, content)`` replaced."""
         tree = self.tree_for(parents[-1], files)
-        stamp = f"{int(time.time())} +0000"
-        author = f"{identity['GIT_AUTHOR_NAME']} <{identity['GIT_AUTHOR_EMAIL']}> {stamp}"
-        committer = f"{identity['GIT_COMMITTER_NAME']} <{identity['GIT_COMMITTER_EMAIL']}> {stamp}"
-        return self.objects.commit(tree, parents, message, author, committer)
+        return self.objects.commit(tree, parents, message, *_signatures(identity))
 
     def ticket_commit(self, blobs: Sequence[bytes], message: str, identity: Mapping[str, str]) -> str:
         """A parentless commit whose flat tree holds ``blobs`` (named by their ids); its objects are the ones
@@ -618,10 +610,7 @@ class WorkClone:
         self.objects.written.clear()
         entries = [Entry("100644", oid, oid) for oid in sorted({self.objects.write("blob", b) for b in blobs})]
         tree = self.objects.write("tree", serialize_tree(entries))
-        stamp = f"{int(time.time())} +0000"
-        author = f"{identity['GIT_AUTHOR_NAME']} <{identity['GIT_AUTHOR_EMAIL']}> {stamp}"
-        committer = f"{identity['GIT_COMMITTER_NAME']} <{identity['GIT_COMMITTER_EMAIL']}> {stamp}"
-        return self.objects.commit(tree, [], message, author, committer)
+        return self.objects.commit(tree, [], message, *_signatures(identity))
 
     def contains(self, descendant: str, ancestor: str) -> bool:
         """True when ``ancestor`` is reachable from ``descendant`` in the history we have."""
@@ -673,6 +662,13 @@ class WorkClone:
         dest.mkdir(parents=True, exist_ok=True)
         env = {"GIT_INDEX_FILE": str(self.root / "checkout.index"), "GIT_WORK_TREE": str(dest)}
         self.git("read-tree", "--reset", "-u", rev, env=env)
+
+
+def _signatures(identity: Mapping[str, str]) -> tuple[str, str]:
+    """The author and committer lines of a commit made now by ``identity`` (GIT_AUTHOR_* / GIT_COMMITTER_*)."""
+    stamp = f"{int(time.time())} +0000"
+    return (f"{identity['GIT_AUTHOR_NAME']} <{identity['GIT_AUTHOR_EMAIL']}> {stamp}",
+            f"{identity['GIT_COMMITTER_NAME']} <{identity['GIT_COMMITTER_EMAIL']}> {stamp}")
 
 
 def _last_line(text: str) -> str:

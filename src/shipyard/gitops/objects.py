@@ -323,12 +323,14 @@ def parse_advertisement(body: bytes) -> tuple[dict[str, str], set[str]]:
     return refs, caps
 
 
-def upload_pack_request(want: str, haves: Sequence[str], capabilities: Sequence[str],
+def upload_pack_request(want: str | Sequence[str], haves: Sequence[str], capabilities: Sequence[str],
                         filter_spec: str | None = None, *, deepen: int | None = None) -> bytes:
-    """A v0 upload-pack request (stateless: it ends with ``done``). ``deepen``: a shallow fetch of that
-    many commits (the answer then starts with the new shallow boundary)."""
+    """A v0 upload-pack request (stateless: it ends with ``done``) for one or more advertised objects.
+    ``deepen``: a shallow fetch of that many commits (the answer then starts with the new shallow boundary)."""
+    wants = [want] if isinstance(want, str) else list(want)
     caps = list(capabilities) + (["shallow"] if deepen else []) + (["filter"] if filter_spec else [])
-    body = pkt_line(f"want {want} {' '.join(caps)}\n".encode())
+    body = pkt_line(f"want {wants[0]} {' '.join(caps)}\n".encode())
+    body += b"".join(pkt_line(f"want {oid}\n".encode()) for oid in wants[1:])
     if deepen:
         body += pkt_line(f"deepen {deepen}\n".encode())
     if filter_spec:

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -293,6 +293,13 @@ class Updater:
         secret = self.clone.auth.secret if self.clone.auth else ""
         return queue_key(secret) if secret else None
 
+    def _live_tickets(self, refs: Mapping[str, str]) -> list[str]:
+        """The branch's queue tickets in queue order, without those older than ``max(timeout, 120 s)``
+        (left by a crashed job: they must not block the branch)."""
+        prefix = self._queue_prefix()
+        oldest = time.time() * 1000 - max(120.0, self.req.max_seconds) * 1000
+        return sorted(r for r in refs if r.startswith(prefix) and _ticket_ms(r) >= oldest)
+
     def _done_ref(self, ticket_ref: str) -> str:
         return ticket_ref.replace("refs/shipyard/queue/", "refs/shipyard/done/", 1)
 
@@ -303,10 +310,8 @@ class Updater:
         refs = self.clone.last_refs
         prefix = self._queue_prefix()
         now_ms = time.time() * 1000
-        stale_ms = max(120.0, self.req.max_seconds) * 1000
         assert self._ticket is not None
-        queued = sorted((r, oid) for r, oid in refs.items() if r.startswith(prefix) and r != self._ticket[0]
-                        and _ticket_ms(r) >= now_ms - stale_ms)[:CARRY_LIMIT]
+        queued = [(r, refs[r]) for r in self._live_tickets(refs) if r != self._ticket[0]][:CARRY_LIMIT]
         commands: list[tuple[str, str, str]] = []
         # done refs whose owner never came back for them (a cancelled job): tidy a few per push
         done_prefix = self._done_ref(prefix)
@@ -386,10 +391,7 @@ class Updater:
             refs = self.clone.advertise()
         except (UserError, TransientError):
             return 0
-        prefix = self._queue_prefix()
-        stale_ms = max(120.0, self.req.max_seconds) * 1000
-        now_ms = time.time() * 1000
-        queued = sum(1 for r in refs if r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms)
+        queued = len(self._live_tickets(refs))
         moved = refs.get(f"refs/heads/{self.req.branch}", tip) != tip
         return queued or int(moved)
 
@@ -414,8 +416,6 @@ class Updater:
         """
         req = self.req
         assert self._ticket is not None
-        prefix = self._queue_prefix()
-        stale_ms = max(120.0, req.max_seconds) * 1000
         cadence = self._landing_estimate()  # time between branch moves, as observed
         if ahead and ahead > 1:
             self.sleep(0.5 * cadence)
@@ -435,8 +435,7 @@ class Updater:
                 else:
                     self._ticket = None
                 return refs
-            now_ms = time.time() * 1000
-            live = sorted(r for r in refs if r.startswith(prefix) and _ticket_ms(r) >= now_ms - stale_ms)
+            live = self._live_tickets(refs)
             if live and live[0] != self._ticket[0]:
                 # A ticket that stays first far longer than a push takes belongs to an updater that died
                 # (a cancelled job cannot delete its ticket): step over it instead of waiting for it to expire.
