@@ -13,7 +13,7 @@ cd "$root"
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
-apt_packages=(buildah skopeo docker-registry busybox-static git git-lfs apache2-utils shellcheck uidmap)
+apt_packages=(buildah skopeo docker-registry busybox-static git git-lfs apache2-utils shellcheck uidmap chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
