@@ -4,6 +4,11 @@ Credentials travel as an ``http.extraHeader`` set through git's environment-only
 (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n``, git >= 2.31), scoped to the remote's
 URL so a redirect to another host never receives them. ``git`` runs with a clean, non-interactive
 environment: no terminal prompts, no system or global config surprises.
+
+Anything taken from an input or a remote (a URL, a ref, a branch name) goes after ``--end-of-options``:
+pass it in ``run_git(..., operands=[...])`` so ``--upload-pack=...`` can never be read as an option.
+:func:`network_config` bounds every HTTP transfer (``http.lowSpeedLimit``/``http.lowSpeedTime``), so a server
+that accepts a connection and never answers costs seconds, not hours.
 """
 
 from __future__ import annotations
@@ -15,6 +20,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from shipyard.runtime import UserError
+
+END_OF_OPTIONS = "--end-of-options"
+
+
+def network_config(low_speed_time: float = 60.0, low_speed_limit: int = 1000) -> list[tuple[str, str]]:
+    """git config (for ``extra_config``) that aborts an HTTP transfer slower than ``low_speed_limit`` bytes/s
+    for ``low_speed_time`` seconds: a stalled or silent server fails fast instead of hanging."""
+    return [
+        ("http.lowSpeedLimit", str(max(1, int(low_speed_limit)))),
+        ("http.lowSpeedTime", str(max(1, round(low_speed_time)))),
+    ]
 
 
 @dataclass(frozen=True)
@@ -97,14 +113,17 @@ def run_git(
     check: bool = True,
     input_text: str | None = None,
     timeout: float | None = 600,
+    operands: Sequence[str] = (),
+    extra_config: Sequence[tuple[str, str]] = (),
 ) -> GitResult:
-    """Run ``git ARGS``; with ``check`` a failure raises a UserError carrying git's (scrubbed) message."""
-    cmd = ["git", *args]
+    """Run ``git ARGS [--end-of-options OPERANDS]``; with ``check`` a failure raises a UserError carrying git's
+    (scrubbed) message. ``operands`` are URLs, refs and paths that came from outside: never options."""
+    cmd = ["git", *args, *((END_OF_OPTIONS, *operands) if operands else ())]
     try:
         proc = subprocess.run(
             cmd,
             cwd=cwd,
-            env=git_env(auth, env),
+            env=git_env(auth, env, extra_config),
             capture_output=True,
             text=True,
             input=input_text,
@@ -113,7 +132,11 @@ def run_git(
         )
     except FileNotFoundError:
         raise UserError("git is not installed on this runner.", "install git (apt-get install git).")
-    result = GitResult(proc.returncode, scrub(proc.stdout, auth), scrub(proc.stderr, auth), list(args))
+    except subprocess.TimeoutExpired:
+        raise UserError(f"git {args[0] if args else ''} did not finish within {timeout or 0:.0f}s.",
+                        "check the remote is reachable and answering, then re-run.") from None
+    result = GitResult(proc.returncode, scrub(proc.stdout, auth), scrub(proc.stderr, auth), list(cmd[1:]))
     if check and not result.ok:
-        raise UserError(f"git {' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}")
+        raise UserError(f"git {' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}",
+                        "see git's message above; check the repository, the ref and the credential.")
     return result

@@ -18,6 +18,8 @@ from shipyard.runtime import Action, UserError, as_dict
 if TYPE_CHECKING:
     import requests
 
+    from shipyard.mirror.transport import Deadline
+
 CLOUD_API = "https://api.bitbucket.org"
 CLOUD_WEB = "https://bitbucket.org"
 FORK_POLICIES = ("no_public_forks", "allow_forks", "no_forks")
@@ -83,13 +85,32 @@ def error_message(response: requests.Response) -> str:
     return json.dumps(body)[:300] if body else f"HTTP {response.status_code}"
 
 
+class _BoundedClient(Client):
+    """Every request and its retries end within the stage's deadline; a request that gets no answer within
+    the deadline's ``io_timeout`` (a server that accepts and never answers) is retried like a 5xx."""
+
+    deadline: Deadline | None = None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        if self.deadline is not None:
+            left = self.deadline.remaining()
+            if left <= 0.05:
+                raise self.deadline.expired(f"calling Bitbucket ({method} {path})")
+            kwargs.setdefault("timeout", min(self.deadline.io_timeout, left))
+            kwargs.setdefault("max_elapsed", max(0.0, min(self.max_elapsed, left - self.deadline.io_timeout)))
+        return super().request(method, path, **kwargs)
+
+
 class Bitbucket:
-    def __init__(self, action: Action, credential: Credential, repo: Repo, api_url: str) -> None:
+    def __init__(self, action: Action, credential: Credential, repo: Repo, api_url: str,
+                 deadline: Deadline | None = None) -> None:
         self.action = action
         self.credential = credential
         self.repo = repo
-        self.client = Client(action, api_url, headers={**credential.rest_headers(), "Accept": "application/json"},
-                             name="Bitbucket", timeout=30.0, attempts=5, max_elapsed=120.0)
+        self.client = _BoundedClient(action, api_url,
+                                     headers={**credential.rest_headers(), "Accept": "application/json"},
+                                     name="Bitbucket", timeout=30.0, attempts=5, max_elapsed=120.0)
+        self.client.deadline = deadline
 
     # ------------------------------------------------------------------ errors
     def _auth_failure(self, response: requests.Response, what: str) -> UserError:

@@ -11,24 +11,34 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
+import string
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import TypeVar
 
-from shipyard.git import GitAuth
+from shipyard.git import END_OF_OPTIONS, GitAuth
 from shipyard.mirror import refs as R
 from shipyard.mirror.auth import KINDS, Credential, app_password_warning, detect, ssh_setup
 from shipyard.mirror.bitbucket import CLOUD_API, CLOUD_WEB, FORK_POLICIES, Bitbucket, Preflight, Repo, slugify
 from shipyard.mirror.transport import (
     SOURCE_NS,
+    Deadline,
     Endpoint,
     Git,
     classify,
     parse_porcelain,
     remote_messages,
 )
-from shipyard.runtime import Action, UserError, redact_url, run_stage
+from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
+from shipyard.urls import GIT, HTTP, check_url
+
+T = TypeVar("T")
+PLACEHOLDERS = ("workspace", "project", "slug")
+DEFAULT_TIMEOUT = 1800.0
+_REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+_SECRET_TEXT = re.compile(r"[^\x00-\x20\x7f]+")
 
 
 @dataclass
@@ -54,6 +64,38 @@ class Settings:
     known_hosts: str
     dry_run: bool
     slug_input: str
+    timeout: float = DEFAULT_TIMEOUT
+    source_remote: str = "origin"
+
+
+def check_git_url_template(value: str) -> str:
+    """``git-url`` may name ``{workspace}``, ``{project}`` and ``{slug}`` and nothing else (no format specs,
+    no attribute access); returns the template."""
+    allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise UserError(f"Input 'git-url' is not a valid template ({exc}).",
+                        f"write literal braces as {{{{ and }}}}; the placeholders are {allowed}.",
+                        input_name="git-url") from None
+    for name, spec, conv in fields:
+        if name not in PLACEHOLDERS or spec or conv:
+            shown = "{" + (name + ("!" + conv if conv else "") + (":" + spec if spec else ""))[:40] + "}"
+            raise UserError(f"Input 'git-url' uses the unknown placeholder {shown!r}.",
+                            f"use only {allowed} (e.g. https://bitbucket.example.com/scm/{{project}}/{{slug}}.git).",
+                            input_name="git-url")
+    check_url("git-url", value.format(workspace="ws", project="proj", slug="repo"), GIT)
+    return value
+
+
+def _secret_text(action: Action, name: str) -> str:
+    """A credential input: one line, no whitespace or control characters (a newline in a header value would
+    inject a second header)."""
+    value = action.secret(name) or ""
+    if value and not _SECRET_TEXT.fullmatch(value):
+        raise UserError(f"Input '{name}' contains whitespace or control characters.",
+                        f"store the bare secret (one line, no spaces) and pass it as `{name}:`.", input_name=name)
+    return value
 
 
 def _read(action: Action) -> Settings:
@@ -87,8 +129,12 @@ def _read(action: Action) -> Settings:
                         "use the project KEY (letters, digits, underscore), not its name.", input_name="project")
     fork_policy = action.choice("fork-policy", list(FORK_POLICIES), default="no_public_forks")
     kind = action.choice("auth", list(KINDS), default="auto")
-    token = action.secret("token") or ""
+    token = _secret_text(action, "token")
     username = action.input("username") or ""
+    if username and not re.fullmatch(r"[^\x00-\x20\x7f:]{1,200}", username):
+        raise UserError("Input 'username' contains whitespace, ':' or control characters.",
+                        "set `username:` to the Atlassian account email (API token) or the Bitbucket username.",
+                        input_name="username")
     ssh_key = action.secret("ssh-private-key") or ""
     known_hosts = action.input("ssh-known-hosts") or ""
     credential = detect(kind, token, username, ssh_key, platform)
@@ -97,7 +143,9 @@ def _read(action: Action) -> Settings:
                         "set `ssh-known-hosts:` to the target's known_hosts line(s).", input_name="ssh-known-hosts")
     api_url = (action.input("api-url") or (CLOUD_API if platform == "cloud" else server)).rstrip("/")
     git_url = action.input("git-url") or ""
-    if not git_url:
+    if git_url:
+        check_git_url_template(git_url)
+    else:
         if credential.kind == "ssh-key":
             git_url = "git@bitbucket.org:{workspace}/{slug}.git" if platform == "cloud" else ""
         else:
@@ -105,12 +153,17 @@ def _read(action: Action) -> Settings:
                 server + "/scm/{project}/{slug}.git")
     for name in ("api-url", "server-url", "source-lfs-url", "target-lfs-url"):
         value = action.input(name)
-        if value and (urlsplit(value).scheme not in ("http", "https") or "@" in urlsplit(value).netloc):
-            raise UserError(f"Input '{name}' must be an http(s) URL without credentials, got '{redact_url(value)}'.",
-                            "give the plain URL; credentials go in `token:`.", input_name=name)
-    if git_url and "@" in urlsplit(git_url).netloc and urlsplit(git_url).scheme in ("http", "https"):
-        raise UserError("Input 'git-url' must not contain credentials.",
-                        "remove user:password@ from the URL; set `token:` instead.", input_name="git-url")
+        if value:
+            check_url(name, value, HTTP)
+    source_url = action.input("source-url") or ""
+    if source_url:
+        check_url("source-url", source_url, GIT)
+    source_remote = action.input("source-remote") or "origin"
+    if not _REMOTE_NAME.fullmatch(source_remote):
+        raise UserError("Input 'source-remote' is not a git remote name.",
+                        "set `source-remote:` to the checkout's remote name (e.g. origin).", input_name="source-remote")
+    timeout = action.number("timeout", DEFAULT_TIMEOUT, minimum=1.0)
+    source_token = _secret_text(action, "source-token")
     path = action.input("path") or action.env.get("GITHUB_WORKSPACE") or "."
     return Settings(
         platform=platform,
@@ -126,28 +179,31 @@ def _read(action: Action) -> Settings:
         keep_deleted=action.boolean("keep-deleted", False),
         lfs=action.choice("lfs", ["auto", "true", "false"], default="auto"),
         path=path,
-        source_url=action.input("source-url") or "",
-        source_token=action.secret("source-token") or "",
+        source_url=source_url,
+        source_token=source_token,
         source_lfs_url=action.input("source-lfs-url") or "",
         target_lfs_url=action.input("target-lfs-url") or "",
         ssh_key=ssh_key,
         known_hosts=known_hosts,
         dry_run=action.dry_run,
         slug_input=repo_name,
+        timeout=timeout,
+        source_remote=source_remote,
     )
 
 
 def _target_url(s: Settings, pre: Preflight | None) -> str:
     if s.git_url:
-        return s.git_url.format(workspace=s.repo.namespace, project=s.repo.namespace.lower()
-                                if s.platform == "datacenter" else s.repo.project, slug=s.repo.slug)
+        url = s.git_url.format(workspace=s.repo.namespace, project=s.repo.namespace.lower()
+                               if s.platform == "datacenter" else s.repo.project, slug=s.repo.slug)
+        return check_url("git-url", url, GIT)
     links = pre.clone_urls if pre else {}
     url = links.get("ssh" if s.credential.kind == "ssh-key" else "https", "")
     if not url:
         raise UserError("No clone URL for the target repository is known.",
                         "set `git-url:` (e.g. ssh://git@bitbucket.example.com:7999/{project}/{slug}.git).",
                         input_name="git-url")
-    return url
+    return check_url("git-url", url, GIT)  # a clone link Bitbucket sent us is checked like an input
 
 
 def _source_url(action: Action, s: Settings, git_repo: str | None) -> str:
@@ -156,11 +212,17 @@ def _source_url(action: Action, s: Settings, git_repo: str | None) -> str:
     import subprocess
 
     if git_repo:
-        proc = subprocess.run(["git", "remote", "get-url", action.input("source-remote") or "origin"],
-                              cwd=git_repo, capture_output=True, text=True, check=False)
+        proc = subprocess.run(["git", "remote", "get-url", END_OF_OPTIONS, s.source_remote],
+                              cwd=git_repo, capture_output=True, text=True, check=False, timeout=60,
+                              stdin=subprocess.DEVNULL)
         url = proc.stdout.strip()
         if proc.returncode == 0 and url:
-            return url
+            try:
+                return check_url("source-url", url, GIT)
+            except UserError as exc:
+                raise UserError(f"The checkout's remote '{s.source_remote}' URL is not usable: {exc.message}",
+                                "set `source-url:` to the repository's https:// or ssh URL (no credentials in it).",
+                                input_name="source-url") from None
     server, repo = action.env.get("GITHUB_SERVER_URL", "https://github.com"), action.github("repository")
     if repo:
         return f"{server.rstrip('/')}/{repo}.git"
@@ -202,8 +264,34 @@ def _local_repo(action: Action, path: str) -> Iterator[str]:
 
 
 def run(action: Action) -> None:
-    started = time.monotonic()
     s = _read(action)
+    deadline = Deadline(s.timeout, action.clock)
+    try:
+        _run(action, s, deadline)
+    except TransientError as exc:
+        raise UserError(
+            f"bitbucket-mirror gave up after retrying: {exc}. Nothing was half-written: pushes are atomic and "
+            "verified.",
+            "check that Bitbucket and the source repository answer (status pages, network, firewalls), then "
+            "re-run the job: the mirror resumes from what the target already has.",
+        ) from None
+
+
+def _retry(action: Action, deadline: Deadline, what: str, fn: Callable[[], T], attempts: int = 5) -> T:
+    """``action.retry`` bounded by what is left of the stage's timeout."""
+    left = deadline.remaining()
+    if left <= 0:
+        raise deadline.expired(what)
+    try:
+        return action.retry(what, fn, attempts=attempts, max_elapsed=min(120.0, left))
+    except TransientError as exc:
+        if deadline.remaining() <= deadline.io_timeout:
+            raise deadline.expired(what, str(exc)) from None
+        raise
+
+
+def _run(action: Action, s: Settings, deadline: Deadline) -> None:
+    started = time.monotonic()
     cred = s.credential
     if cred.kind == "app-password":
         action.warning(app_password_warning())
@@ -228,21 +316,34 @@ def run(action: Action) -> None:
                 Endpoint("target", target_url, cred.git_auth(_scope(target_url)), s.target_lfs_url),
                 extra_env=extra_env,
                 base_env=action.env,
+                deadline=deadline,
             )
             for value in git.secrets:
                 action.mask(value)
             return git
 
-        if s.git_url and _quick_skip(action, s, make_git(_probe_dir(action, s), _target_url(s, None)), facts,
-                                     started):
-            return
+        source: dict[str, str] | None = None
+        if s.git_url:
+            skipped, source = _quick_skip(action, s, make_git(_probe_dir(action, s), _target_url(s, None)), facts,
+                                          started)
+            if skipped:
+                return
+        if source is None:
+            # The source must be readable before anything is created on Bitbucket (nothing half-written).
+            probe = make_git(_probe_dir(action, s), "")
+            source = _retry(action, deadline, "ls-remote source",
+                            lambda: probe.ls_remote(probe.source, ["refs/heads/*", "refs/tags/*"]))
+        if not R.heads_and_tags(source):
+            raise UserError(f"The source {redact_url(source_url)} has no branches or tags; refusing to mirror "
+                            "(an empty view must never prune the backup). Nothing was created or pushed.",
+                            "check `source-url:`/`source-token:`.", input_name="source-url")
 
-        pre = _preflight_and_create(action, s, facts)
+        pre = _preflight_and_create(action, s, facts, deadline)
         target_url = _target_url(s, pre)
         action.set_output("target-url", redact_url(target_url))
         repo_dir = stack.enter_context(_local_repo(action, s.path))
         _mirror(action, s, make_git(repo_dir, target_url), pre is not None and pre.created, started,
-                target_missing=pre is not None and not pre.exists, facts=facts)
+                target_missing=pre is not None and not pre.exists, facts=facts, source=source, deadline=deadline)
 
 
 def _probe_dir(action: Action, s: Settings) -> str:
@@ -253,23 +354,27 @@ def _probe_dir(action: Action, s: Settings) -> str:
     return temp if temp and os.path.isdir(temp) else os.getcwd()
 
 
-def _quick_skip(action: Action, s: Settings, git: Git, facts: list[tuple[str, object]], started: float) -> bool:
+def _quick_skip(action: Action, s: Settings, git: Git, facts: list[tuple[str, object]],
+                started: float) -> tuple[bool, dict[str, str] | None]:
     """The no-op fast path: both ``ls-remote``s at once, before any REST call. Equal branches and tags mean
     there is nothing to push, so nothing needs checking. Any failure (missing repository, refused credential,
-    network) falls through to the full path, whose pre-flight explains it."""
+    network) falls through to the full path, whose pre-flight explains it. Returns (skipped, the source's
+    refs when they could be read)."""
     from concurrent.futures import ThreadPoolExecutor
 
     patterns = ["refs/heads/*", "refs/tags/*"]
     with ThreadPoolExecutor(max_workers=2) as pool:
         src = pool.submit(git.ls_remote, git.source, patterns)
         tgt = pool.submit(git.ls_remote, git.target, patterns)
+        source_all: dict[str, str] | None = None
         try:
-            source, target = R.heads_and_tags(src.result()), R.heads_and_tags(tgt.result())
+            source_all = src.result()
+            source, target = R.heads_and_tags(source_all), R.heads_and_tags(tgt.result())
         except Exception as exc:  # the full path reports it properly
             action.debug(f"quick check inconclusive: {exc}")
-            return False
+            return False, source_all
     if not source or source != target:
-        return False
+        return False, source_all
     elapsed = time.monotonic() - started
     action.set_output("target-url", redact_url(git.target.url))
     action.info(f"{len(source)} branches and tags already identical on the target: nothing to push ({elapsed:.2f}s)")
@@ -277,15 +382,16 @@ def _quick_skip(action: Action, s: Settings, git: Git, facts: list[tuple[str, ob
     action.summary.heading("Bitbucket mirror").key_values([
         ("target", redact_url(git.target.url)), ("result", "unchanged: skipped (no REST call needed)"),
         ("refs", len(source)), *facts, ("time", f"{elapsed:.2f}s")])
-    return True
+    return True, source_all
 
 
-def _preflight_and_create(action: Action, s: Settings, facts: list[tuple[str, object]]) -> Preflight | None:
+def _preflight_and_create(action: Action, s: Settings, facts: list[tuple[str, object]],
+                          deadline: Deadline | None = None) -> Preflight | None:
     cred = s.credential
     if not cred.has_token:
         facts.append(("write access", "checked by git (push --dry-run) before pushing"))
         return None
-    bb = Bitbucket(action, cred, s.repo, s.api_url)
+    bb = Bitbucket(action, cred, s.repo, s.api_url, deadline=deadline)
     with action.group("Pre-flight"):
         pre = bb.preflight()
         action.info(f"identity: {pre.identity or '(token)'}; repository {s.repo.full_name} "
@@ -324,13 +430,10 @@ def _preflight_and_create(action: Action, s: Settings, facts: list[tuple[str, ob
 
 
 def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float, target_missing: bool,
-            facts: list[tuple[str, object]]) -> None:
-    source = action.retry("ls-remote source", lambda: git.ls_remote(git.source, ["refs/heads/*", "refs/tags/*"]))
+            facts: list[tuple[str, object]], source: dict[str, str], deadline: Deadline) -> None:
     desired = R.heads_and_tags(source)
-    if not desired:
-        raise UserError(f"The source {redact_url(git.source.url)} has no branches or tags; refusing to mirror "
-                        "(an empty view must never prune the backup).", "check `source-url:`/`source-token:`.")
-    target_all = {} if target_missing else action.retry("ls-remote target", lambda: git.ls_remote(git.target))
+    target_all = {} if target_missing else _retry(action, deadline, "ls-remote target",
+                                                   lambda: git.ls_remote(git.target))
     target = R.heads_and_tags(target_all)
     if target == desired:
         elapsed = time.monotonic() - started
@@ -343,7 +446,7 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
         return
 
     with action.group("Complete the local view of the source"):
-        fetched = R.heads_and_tags(action.retry("fetch source", git.fetch_source))
+        fetched = R.heads_and_tags(_retry(action, deadline, "fetch source", git.fetch_source))
         if fetched != desired:
             # The source moved between ls-remote and fetch. The fetch is itself a complete view (every branch
             # and tag the source advertised, pruned, full history), so it becomes the state to mirror.
@@ -352,7 +455,7 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
             desired = fetched
         if not desired:
             raise UserError("The fetch from the source returned no branches or tags; refusing to mirror.",
-                            "check `source-url:`/`source-token:`.")
+                            "check `source-url:`/`source-token:`.", input_name="source-url")
         action.info(f"{len(desired)} branches and tags with full history")
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
@@ -369,19 +472,28 @@ def _mirror(action: Action, s: Settings, git: Git, created: bool, started: float
     if backups:
         missing = [c.ref for c in plan.by_action("delete", "force")
                    if c.old and not git.has_object(c.old)]
-        git.fetch_target_refs(missing)
+        _retry(action, deadline, "fetch target refs", lambda: git.fetch_target_refs(missing))
 
     if s.dry_run:
         _report(action, s, git, plan, created, started, facts, dry_run=True)
         _outputs(action, [], [], [], skipped=False)
         return
 
-    atomic = _write_check(action, git, plan)
+    expected = desired if s.prune else {**R.heads_and_tags(target), **desired}
+
+    def landed() -> bool:
+        """Did a push that answered an error land anyway (a 5xx after receive-pack applied it)?"""
+        try:
+            return not R.diff_refs(expected, git.ls_remote(git.target))
+        except Exception:  # could not look: treat as not landed, the retry decides
+            return False
+
+    atomic = _retry(action, deadline, "push check", lambda: _write_check(action, git, plan))
     _lfs(action, s, git, plan)
     with action.group(f"Push {len(plan.changes)} ref changes"):
-        _push(action, git, plan, atomic)
-    after = action.retry("ls-remote target", lambda: git.ls_remote(git.target))
-    diff = R.diff_refs(desired if s.prune else {**R.heads_and_tags(target), **desired}, after)
+        _push(action, git, plan, atomic, deadline, landed)
+    after = _retry(action, deadline, "ls-remote target", lambda: git.ls_remote(git.target))
+    diff = R.diff_refs(expected, after)
     if diff:
         lines = ", ".join(f"{ref} (source {R.short(exp) or 'absent'}, target {R.short(got) or 'absent'})"
                           for ref, exp, got in diff[:20])
@@ -439,9 +551,16 @@ def _lfs(action: Action, s: Settings, git: Git, plan: R.Plan) -> None:
                             "or set `target-lfs-url:` if LFS is served elsewhere.", input_name="lfs")
 
 
-def _push(action: Action, git: Git, plan: R.Plan, atomic: bool) -> None:
+def _push(action: Action, git: Git, plan: R.Plan, atomic: bool, deadline: Deadline,
+          landed: Callable[[], bool]) -> None:
     def attempt() -> None:
-        res = git.push(plan.refspecs, atomic=atomic, leases=plan.leases)
+        try:
+            res = git.push(plan.refspecs, atomic=atomic, leases=plan.leases)
+        except TransientError:
+            if landed():
+                action.notice("the push got no answer but the target holds every ref: it landed")
+                return
+            raise
         action.info(res.stdout.strip())
         if res.ok:
             return
@@ -467,9 +586,14 @@ def _push(action: Action, git: Git, plan: R.Plan, atomic: bool) -> None:
                 "or exclude the branch." if protected else
                 "check the target's repository settings; re-run the mirror once fixed.",
             )
-        raise classify(res, git.target)
+        err = classify(res, git.target)
+        if isinstance(err, TransientError) and landed():
+            action.notice(f"the push answered an error ({str(err)[-120:]}) but the target holds every ref: "
+                          "it landed (verified with ls-remote)")
+            return
+        raise err
 
-    action.retry("push", attempt, attempts=3)
+    _retry(action, deadline, "push", attempt, attempts=3)
 
 
 def _report(action: Action, s: Settings, git: Git, plan: R.Plan, created: bool, started: float,

@@ -4,6 +4,11 @@ Every call goes through :class:`Git`, which puts credentials in git's environmen
 ``http.<url>.extraHeader`` entries scoped to the source's and the target's URLs (never argv, never a URL),
 and remotes for git-lfs as ``remote.shipyard-*.url`` entries there too, so the checkout's ``.git/config`` is
 never edited.
+
+Every URL and ref given to git comes after ``--end-of-options`` (``git grep`` lacks it: its tips are our own
+``refs/...`` names and are checked). Every call is bounded: ``http.lowSpeedLimit``/``http.lowSpeedTime`` abort a
+transfer that stalls (a server that accepts the connection and never answers), and the subprocess timeout is
+what is left of the stage's :class:`Deadline`.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shipyard.git import GitAuth, GitResult, git_env
+from shipyard.git import END_OF_OPTIONS, GitAuth, GitResult, git_env, network_config
 from shipyard.mirror.refs import parse_ls_remote
 from shipyard.runtime import TransientError, UserError
 
@@ -26,9 +32,43 @@ TARGET_REMOTE = "shipyard-target"
 TRANSIENT = re.compile(
     r"(The requested URL returned error: (429|500|502|503|504))|Could not resolve host|Connection timed out|"
     r"Connection reset|early EOF|the remote end hung up unexpectedly|RPC failed|Operation timed out|"
-    r"Failed to connect",
+    r"Failed to connect|Operation too slow|Empty reply from server|Recv failure|transfer closed|"
+    r"Connection refused|unexpected disconnect|HTTP/2 stream",
     re.I,
 )
+
+
+@dataclass
+class Deadline:
+    """The stage's time budget on the action's clock: every git call and REST request is bounded by it."""
+
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
+
+    def remaining(self) -> float:
+        return self.seconds - (self.clock() - self.started)
+
+    @property
+    def io_timeout(self) -> float:
+        """One network exchange may take at most this long: a fifth of the budget, 1..30 s, so a silent
+        server leaves room for retries within the stage's timeout."""
+        return max(1.0, min(30.0, self.seconds / 5))
+
+    def expired(self, doing: str, last: str = "") -> Exception:
+        from shipyard.runtime import UserError
+
+        return UserError(
+            f"bitbucket-mirror ran out of its {self.seconds:.0f}s timeout while {doing}"
+            + (f" (last error: {last})" if last else "") + "; nothing more was sent.",
+            "check that Bitbucket and the source answer (status pages, network, proxies), then re-run; raise "
+            "`timeout:` for very large repositories.",
+            input_name="timeout",
+        )
 
 
 @dataclass
@@ -51,6 +91,8 @@ class Git:
     base_env: Mapping[str, str] | None = None
     timeout: float = 1800
     secrets: list[str] = field(default_factory=list)
+    deadline: Deadline | None = None
+    last_error: str = ""
 
     def __post_init__(self) -> None:
         for ep in (self.source, self.target):
@@ -64,6 +106,11 @@ class Git:
             ("fetch.recurseSubmodules", "false"),
             ("advice.detachedHead", "false"),
             ("credential.helper", ""),
+            ("protocol.allow", "never"),  # only the transports below; never ext::, fd::, file://
+            ("protocol.https.allow", "always"),
+            ("protocol.http.allow", "always"),
+            ("protocol.ssh.allow", "always"),
+            *network_config(self.deadline.io_timeout if self.deadline else 60.0),
             (f"remote.{SOURCE_REMOTE}.url", self.source.url),
             (f"remote.{TARGET_REMOTE}.url", self.target.url),
         ]
@@ -99,24 +146,35 @@ class Git:
         return text
 
     def run(self, args: Sequence[str], *, check: bool = True, timeout: float | None = None,
-            cwd: str | None = None) -> GitResult:
+            cwd: str | None = None, operands: Sequence[str] = ()) -> GitResult:
+        """``git ARGS --end-of-options OPERANDS``, bounded by ``timeout`` and the stage's deadline."""
+        limit = timeout or self.timeout
+        if self.deadline is not None:
+            left = self.deadline.remaining()
+            if left <= 0.05:
+                raise self.deadline.expired(f"running git {args[0]}", self.last_error)
+            limit = min(limit, left)
+        cmd = ["git", *args, *((END_OF_OPTIONS, *operands) if operands else ())]
         try:
             proc = subprocess.run(
-                ["git", *args], cwd=cwd or self.repo, env=self.env(), capture_output=True, text=True,
-                timeout=timeout or self.timeout, check=False, stdin=subprocess.DEVNULL,
+                cmd, cwd=cwd or self.repo, env=self.env(), capture_output=True, text=True,
+                timeout=limit, check=False, stdin=subprocess.DEVNULL,
             )
         except FileNotFoundError:
             raise UserError("git is not installed on this runner.", "install git (apt-get install git).")
         except subprocess.TimeoutExpired:
-            raise TransientError(f"git {args[0]} timed out")
-        result = GitResult(proc.returncode, self.scrub(proc.stdout), self.scrub(proc.stderr), list(args))
+            self.last_error = f"git {args[0]} got no answer within {limit:.0f}s"
+            raise TransientError(self.last_error) from None
+        result = GitResult(proc.returncode, self.scrub(proc.stdout), self.scrub(proc.stderr), cmd[1:])
+        if not result.ok:
+            self.last_error = (result.stderr.strip() or result.stdout.strip())[-300:]
         if check and not result.ok:
             raise GitFailure(result)
         return result
 
     # ---------------------------------------------------------------- queries
     def ls_remote(self, ep: Endpoint, patterns: Sequence[str] = ()) -> dict[str, str]:
-        res = self.run(["ls-remote", "--refs", ep.url, *patterns], check=False, timeout=300)
+        res = self.run(["ls-remote", "--refs"], operands=[ep.url, *patterns], check=False, timeout=300)
         if not res.ok:
             raise classify(res, ep)
         return parse_ls_remote(res.stdout)
@@ -130,15 +188,15 @@ class Git:
         return refs
 
     def has_commit(self, sha: str) -> bool:
-        return self.run(["cat-file", "-e", f"{sha}^{{commit}}"], check=False).ok
+        return self.run(["cat-file", "-e"], operands=[f"{sha}^{{commit}}"], check=False).ok
 
     def has_object(self, sha: str) -> bool:
-        return self.run(["cat-file", "-e", sha], check=False).ok
+        return self.run(["cat-file", "-e"], operands=[sha], check=False).ok
 
     def is_ancestor(self, old: str, new: str) -> bool:
         if not self.has_commit(old):
             return False  # not in the source's complete history: the target had commits the source lost
-        return self.run(["merge-base", "--is-ancestor", old, new], check=False).returncode == 0
+        return self.run(["merge-base", "--is-ancestor"], operands=[old, new], check=False).returncode == 0
 
     def is_shallow(self) -> bool:
         return self.run(["rev-parse", "--is-shallow-repository"]).stdout.strip() == "true"
@@ -153,8 +211,8 @@ class Git:
         args = ["fetch", "--no-tags", "--prune", "--no-write-fetch-head", "--quiet"]
         if self.is_shallow():
             args.append("--unshallow")
-        args += [self.source.url, f"+refs/heads/*:{SOURCE_NS}heads/*", f"+refs/tags/*:{SOURCE_NS}tags/*"]
-        res = self.run(args, check=False)
+        res = self.run(args, operands=[self.source.url, f"+refs/heads/*:{SOURCE_NS}heads/*",
+                                       f"+refs/tags/*:{SOURCE_NS}tags/*"], check=False)
         if not res.ok:
             raise classify(res, self.source)
         if self.is_shallow():
@@ -169,7 +227,8 @@ class Git:
         if not refs:
             return
         specs = [f"+{r}:{TARGET_NS}{r[len('refs/'):]}" for r in refs]
-        res = self.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", self.target.url, *specs], check=False)
+        res = self.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"], operands=[self.target.url, *specs],
+                       check=False)
         if not res.ok:
             raise classify(res, self.target)
 
@@ -183,13 +242,15 @@ class Git:
             args.append("--atomic")
         if dry_run:
             args.append("--dry-run")
-        return self.run([*args, self.target.url, *refspecs], check=False)
+        return self.run(args, operands=[self.target.url, *refspecs], check=False)
 
     # -------------------------------------------------------------------- LFS
     def uses_lfs(self, tips: Sequence[str]) -> bool:
         if not tips:
             return False
         unique = sorted(set(tips))
+        if any(not t.startswith("refs/") for t in unique):  # git grep has no --end-of-options
+            raise ValueError(f"not a ref: {[t for t in unique if not t.startswith('refs/')][:3]}")
         for i in range(0, len(unique), 200):
             res = self.run(
                 ["grep", "-l", "-I", "-e", "filter=lfs", *unique[i:i + 200], "--", ".gitattributes",
