@@ -135,6 +135,8 @@ class Action:
     # ------------------------------------------------------------------ inputs
     def _raw(self, name: str) -> str | None:
         value = self.env.get(env_name(name))
+        if value is None:  # a `uses: docker://` step passes `with:` as INPUT_<NAME> with the hyphens kept
+            value = self.env.get("INPUT_" + name.replace(" ", "_").upper())
         if value is None or value.strip() == "":
             return None
         return value.strip()
