@@ -267,3 +267,50 @@ def test_run_url_is_enterprise_aware(tmp_path: Path) -> None:
     action = Action({"GITHUB_SERVER_URL": "https://ghe.example.com", "GITHUB_REPOSITORY": "o/r",
                      "GITHUB_RUN_ID": "9", "GITHUB_RUN_ATTEMPT": "2"}, io.StringIO())
     assert action.run_url() == "https://ghe.example.com/o/r/actions/runs/9/attempts/2"
+
+
+HOSTILE_LINES = [
+    "::warning::forged",
+    "  ::stop-commands::tok123",
+    "::add-mask::x",
+    "ok then ##[set-output name=x;]y",
+    "::set-output name=a::b",
+    "::error file=x::y",
+]
+
+
+def _live_commands(text: str) -> list[str]:
+    """Lines the runner would act on: '::cmd' after trimming, or the legacy '##[' anywhere in the line."""
+    return [line for line in text.splitlines() if line.strip().startswith("::") or "##[" in line]
+
+
+@pytest.mark.parametrize("github", [True, False])
+def test_data_never_becomes_a_workflow_command(tmp_path: Path, github: bool) -> None:
+    action, out = make(tmp_path, github=github)
+    data = "remote said:\n" + "\n".join(HOSTILE_LINES) + "\r::notice::carriage"
+    action.info(data)
+    action.debug(data)
+    action.warning(data)
+    with action.group("title " + data):
+        action.info(data)
+    action.summary.text(data)
+    if not github:
+        action.set_output("x", data)
+        action.set_env("Y", data)
+    action.write_summary()
+    live = _live_commands(out.getvalue())
+    if github:  # only our own commands, each on one line with the data escaped inside it
+        assert [line.split("::")[1] for line in live] == ["debug", "warning", "group", "endgroup"], live
+        assert live[2].startswith("::group::title remote said: ::warning::forged"), "a title is one line"
+    else:
+        assert live == []
+    assert out.getvalue().count("forged") >= 3, "the data is still shown"
+
+
+def test_our_own_commands_keep_working_after_hostile_data(tmp_path: Path) -> None:
+    action, out = make(tmp_path)
+    action.info("::stop-commands::abc")
+    action.error("real error")
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == "::error::real error"
+    assert not lines[0].lstrip().startswith("::")

@@ -15,6 +15,7 @@ import contextlib
 import email.utils
 import os
 import random
+import re
 import secrets
 import sys
 import time
@@ -63,6 +64,33 @@ def env_name(input_name: str) -> str:
 
 def _escape_data(value: str) -> str:
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # not \t, \n or ESC (colours)
+_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def neutralise(text: str) -> str:
+    """Text from data (remote answers, inputs, subprocess output) made safe to print on a runner.
+
+    The runner acts on a line that starts with ``::`` once trimmed (``::warning::``, ``::stop-commands::``,
+    ``::add-mask::``) and on the legacy ``##[command]`` form anywhere in a line. A line of data that would be
+    a command gets a visible ``» `` in front, ``##[`` becomes ``## [``, and lone carriage returns and other
+    control characters (which a log viewer may treat as line breaks) become spaces. Our own commands go
+    through :meth:`Action._command` and are unaffected.
+    """
+    lines = []
+    for line in text.split("\n"):
+        line = _CONTROL.sub(" ", line.replace("##[", "## ["))
+        if line.strip().startswith("::"):
+            line = "» " + line
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """A title for a command (``::group::``): control characters and line breaks become single spaces."""
+    return _ONE_LINE.sub(" ", text)
 
 
 def _escape_property(value: str) -> str:
@@ -266,9 +294,16 @@ class Action:
         self.out.write(line + "\n")
         self.out.flush()
 
+    def _emit_data(self, text: str) -> None:
+        """Print text that may come from data: never a live workflow command (see :func:`neutralise`)."""
+        self._emit(neutralise(self.scrub(text)))
+
     def _command(self, command: str, message: str, **props: object) -> None:
-        rendered = ",".join(f"{k}={_escape_property(str(v))}" for k, v in props.items() if v is not None)
-        self._emit(f"::{command}{(' ' + rendered) if rendered else ''}::{_escape_data(message)}")
+        rendered = ",".join(
+            f"{k}={_escape_property(str(v).replace('##[', '## ['))}" for k, v in props.items() if v is not None
+        )
+        data = _escape_data(message.replace("##[", "## ["))
+        self._emit(f"::{command}{(' ' + rendered) if rendered else ''}::{data}")
 
     def scrub(self, text: str) -> str:
         """Outside GitHub nobody masks for us: blank known secrets in anything we print."""
@@ -288,13 +323,13 @@ class Action:
                 self._emit(f"::add-mask::{_escape_data(line)}")
 
     def info(self, message: str) -> None:
-        self._emit(self.scrub(message))
+        self._emit_data(message)
 
     def debug(self, message: str) -> None:
         if self.on_github:
             self._command("debug", self.scrub(message))
         elif self.env.get("SHIPYARD_DEBUG"):
-            self._emit("debug: " + self.scrub(message))
+            self._emit_data("debug: " + message)
 
     def _annotate(
         self, kind: str, message: str, *, file: str | None, line: int | None, title: str | None
@@ -304,7 +339,7 @@ class Action:
             self._command(kind, message, file=file, line=line, title=title)
         else:
             where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-            self._emit(f"{kind}: {where}{message}")
+            self._emit_data(f"{kind}: {where}{message}")
 
     def error(
         self, message: str, *, file: str | None = None, line: int | None = None, title: str | None = None
@@ -324,17 +359,21 @@ class Action:
     @contextlib.contextmanager
     def group(self, title: str) -> Iterator[None]:
         """A collapsed log group. Nested groups are not supported by GitHub, so inner ones just print."""
-        if self._group_depth == 0:
-            self._emit(f"::group::{title}" if self.on_github else f"--- {title}")
+        title = one_line(self.scrub(title))
+        if self._group_depth == 0 and self.on_github:
+            self._command("group", title)
         else:
-            self._emit(f"-- {title}")
+            self._emit_data(f"--- {title}" if self._group_depth == 0 else f"-- {title}")
         self._group_depth += 1
         try:
             yield
         finally:
             self._group_depth -= 1
             if self._group_depth == 0:
-                self._emit("::endgroup::" if self.on_github else f"--- end of {title}")
+                if self.on_github:
+                    self._emit("::endgroup::")
+                else:
+                    self._emit_data(f"--- end of {title}")
 
     def set_output(self, name: str, value: object) -> None:
         text = _as_text(value)
@@ -343,7 +382,7 @@ class Action:
         if path:
             _append_kv(path, name, text)
         elif not self.on_github:
-            self._emit(self.scrub(f"output {name}={text}"))
+            self._emit_data(f"output {name}={text}")
 
     def set_env(self, name: str, value: object) -> None:
         text = _as_text(value)
@@ -351,7 +390,7 @@ class Action:
         if path:
             _append_kv(path, name, text)
         else:
-            self._emit(self.scrub(f"env {name}={text}"))
+            self._emit_data(f"env {name}={text}")
 
     def write_summary(self) -> None:
         body = self.summary.render()
@@ -362,7 +401,7 @@ class Action:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(self.scrub(body) + "\n")
         else:
-            self._emit(self.scrub("\n" + body))
+            self._emit_data("\n" + body)
         self.summary = Summary()
 
     # ----------------------------------------------------------------- context
