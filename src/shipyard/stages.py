@@ -21,6 +21,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "argocd-wait": ("shipyard.argocd.stage", "Wait until ArgoCD reports the applications Synced and Healthy."),
     "bitbucket-mirror": ("shipyard.mirror.stage", "Mirror every branch and tag to Bitbucket."),
     "postman-publish": ("shipyard.postman.stage", "Publish the service's OpenAPI spec as a Postman collection."),
+    "deploy-board": ("shipyard.board.stage", "Render what runs where (git, Argo CD, ECR) as an HTML board."),
+    "promote": ("shipyard.promote.stage", "Promote the digests running Healthy in dev to prd as one pull request."),
     "selftest": ("shipyard.selftest", "Check the runtime end to end (used by the start-up benchmark)."),
 }
 

@@ -1,0 +1,90 @@
+"""Commit the edits on top of the base branch's tip in the bare clone (a private index, no work tree), push the
+bot branch with a lease, and open or update its pull request. If GitHub refuses the pull request, a branch this
+run created is deleted again: nothing is left half-written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shipyard.git import GitAuth, run_git
+from shipyard.runtime import TransientError, UserError, redact_url
+
+
+@dataclass
+class Pushed:
+    branch: str
+    commit: str
+    created: bool  # the branch did not exist before this run
+    changed: bool  # a push happened
+
+
+def remote_head(url: str, auth: GitAuth | None, branch: str, env: Mapping[str, str]) -> str | None:
+    result = run_git(["ls-remote", "--end-of-options", url, f"refs/heads/{branch}"], auth=auth, env=env, check=False,
+                     timeout=60)
+    if not result.ok:
+        raise TransientError(f"git ls-remote {redact_url(url)} failed: {result.stderr.strip()}")
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    return None
+
+
+def make_commit(git_dir: str, base: str, files: Mapping[str, str], message: str, *, name: str, email: str,
+                when: float) -> tuple[str, str]:
+    """(commit, tree) of ``base`` with ``files`` replaced."""
+    with tempfile.TemporaryDirectory(prefix="shipyard-index-") as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        run_git(["--git-dir", git_dir, "read-tree", base], env=env)
+        for path, text in sorted(files.items()):
+            oid = run_git(["--git-dir", git_dir, "hash-object", "-w", "--stdin", "--path", path], env=env,
+                          input_text=text).stdout.strip()
+            listed = run_git(["--git-dir", git_dir, "ls-tree", base, "--", path], env=env).stdout
+            mode = listed.split(" ")[0] or "100644"
+            run_git(["--git-dir", git_dir, "update-index", "--cacheinfo", f"{mode},{oid},{path}"], env=env)
+        tree = run_git(["--git-dir", git_dir, "write-tree"], env=env).stdout.strip()
+        stamp = f"@{int(when)} +0000"
+        cenv = {**env, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+                "GIT_COMMITTER_EMAIL": email, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+        commit = run_git(["--git-dir", git_dir, "commit-tree", tree, "-p", base, "-F", "-"], env=cenv,
+                         input_text=message).stdout.strip()
+    return commit, tree
+
+
+def same_change(git_dir: str, url: str, auth: GitAuth | None, branch: str, head: str, base: str, tree: str,
+                env: Mapping[str, str]) -> bool:
+    """Does the existing bot branch already hold exactly this change on this base?"""
+    fetched = run_git(["--git-dir", git_dir, "fetch", "--quiet", "--no-tags", "--end-of-options", url,
+                       f"+refs/heads/{branch}:refs/shipyard/{branch}"], auth=auth, env=env, check=False, timeout=120)
+    if not fetched.ok:
+        return False
+    info = run_git(["--git-dir", git_dir, "show", "-s", "--format=%T %P", head], check=False).stdout.split()
+    return len(info) == 2 and info[0] == tree and info[1] == base
+
+
+def push(git_dir: str, url: str, auth: GitAuth | None, branch: str, commit: str, old: str | None,
+         env: Mapping[str, str]) -> None:
+    lease = f"--force-with-lease=refs/heads/{branch}:{old or ''}"
+    result = run_git(["--git-dir", git_dir, "push", "--porcelain", lease, "--end-of-options", url,
+                      f"{commit}:refs/heads/{branch}"], auth=auth, env=env, check=False, timeout=180)
+    if result.ok:
+        return
+    err = (result.stderr or result.stdout).strip()
+    low = err.lower()
+    if "stale info" in low or "fetch first" in low or ("rejected" in low and "lease" in low):
+        raise UserError(f"The bot branch {branch} moved while this run prepared it ({err}).",
+                        "rerun: the branch is rewritten from the current base on every run.")
+    if "403" in low or "401" in low or "permission" in low or "denied" in low:
+        raise UserError(f"The config repository refused the push of {branch}: {err}",
+                        "give the token `contents: write` on the config repository.", input_name="token")
+    raise TransientError(f"git push of {branch} failed: {err}")
+
+
+def delete_branch(git_dir: str, url: str, auth: GitAuth | None, branch: str, commit: str,
+                  env: Mapping[str, str]) -> bool:
+    result = run_git(["--git-dir", git_dir, "push", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{commit}",
+                      "--end-of-options", url, f":refs/heads/{branch}"], auth=auth, env=env, check=False, timeout=120)
+    return result.ok
