@@ -1,0 +1,108 @@
+"""Shipyard's workflow templates as generated today, loaded at run time.
+
+Looked for in ``SHIPYARD_ROOT``, then the source checkout (``workflow-templates/`` at the root, or the older
+``.github/workflow-templates/``), then the installed wheel (``shipyard/_workflow_templates``). A template that
+does not parse stops the run before anything is read from the fleet.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.runtime import UserError
+
+PREFIX = "shipyard-"
+#: templates that are not a language's service pipeline
+NOT_LANGUAGES = frozenset({"fleet"})
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    path: Path
+    text: str
+
+    def render(self, default_branch: str) -> str:
+        return self.text.replace("$default-branch", default_branch)
+
+
+def candidates() -> list[Path]:
+    here = Path(__file__).resolve().parent.parent  # src/shipyard
+    roots = [Path(os.environ["SHIPYARD_ROOT"])] if os.environ.get("SHIPYARD_ROOT") else []
+    roots.append(here.parent.parent)
+    found = []
+    for root in roots:
+        found += [root / "workflow-templates", root / ".github" / "workflow-templates"]
+    found.append(here / "_workflow_templates")
+    return found
+
+
+def find(directory: Path | None = None) -> Path:
+    for candidate in [directory] if directory else candidates():
+        if candidate and candidate.is_dir() and any(candidate.glob(f"{PREFIX}*.yml")):
+            return candidate
+    where = str(directory) if directory else ", ".join(str(c) for c in candidates())
+    raise UserError(f"No Shipyard workflow templates (shipyard-<language>.yml) found in {where}.",
+                    "point `templates` at the folder holding shipyard-<language>.yml, or reinstall Shipyard.",
+                    input_name="templates")
+
+
+def load(directory: Path | None = None) -> dict[str, Template]:
+    """Template key (java, node, vue, ...) -> Template; every one must parse as a workflow."""
+    folder = find(directory)
+    out: dict[str, Template] = {}
+    for path in sorted(folder.glob(f"{PREFIX}*.yml")):
+        key = path.name[len(PREFIX):-len(".yml")]
+        if key in NOT_LANGUAGES:
+            continue
+        text = path.read_text(encoding="utf-8")
+        template = Template(key, path, text)
+        data = parse(template.render("main"), str(path))
+        if not isinstance(data, dict) or not isinstance(data.get("jobs"), dict):
+            raise UserError(f"Workflow template {path} has no `jobs:` mapping.",
+                            "regenerate the templates (python scripts/gen_workflows.py) or fix the file.",
+                            input_name="templates", title="template does not parse")
+        out[key] = template
+    return out
+
+
+def parse(text: str, where: str) -> Any:
+    """Safe-load a workflow; a template that does not parse is a UserError naming the file and line."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"Workflow template {where} does not parse ({line.strip() or 'YAML error'}: "
+                        f"{getattr(exc, 'problem', None) or exc}).",
+                        "regenerate the templates (python scripts/gen_workflows.py) or fix the file.",
+                        input_name="templates", title="template does not parse") from None
+
+
+def _loader() -> Any:
+    """A SafeLoader that reads ``on`` as the string it is in a workflow (YAML 1.1 would say True)."""
+    import yaml
+
+    class WorkflowLoader(yaml.SafeLoader):
+        pass
+
+    resolvers = {k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+                 for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    WorkflowLoader.yaml_implicit_resolvers = resolvers
+    import re
+
+    boolean = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    WorkflowLoader.add_implicit_resolver("tag:yaml.org,2002:bool", boolean, list("tTfF"))
+    return WorkflowLoader
+
+
+def load_workflow(text: str) -> Any:
+    """Parse a repository's workflow file (raises yaml.YAMLError)."""
+    import yaml
+
+    return yaml.load(text, Loader=_loader())  # noqa: S506 - SafeLoader subclass
