@@ -51,6 +51,7 @@ body{{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-ser
 header{{background:{p['head'][1]};color:{p['head'][0]};padding:12px 16px}}
 header h1{{margin:0;font-size:20px}}
 header p{{margin:4px 0 0}}
+header a{{color:{p['head'][0]}}}
 main{{padding:12px 16px}}
 a{{color:{p['link'][0]}}}
 .muted{{color:{p['muted'][0]}}}

@@ -92,7 +92,13 @@ def cell_view(cell: Cell, fleet: Fleet, web: str, slug: str | None) -> CellView:
         set_at=set_at, state=state, state_kind=kind,
     )
     for m in cell.markers:
-        view.markers.append((m.kind, MARKER_LABELS.get(m.kind, m.kind), m.text))
+        label = MARKER_LABELS.get(m.kind, m.kind)
+        if m.kind == "behind" and cell.behind is not None and cell.behind.builds is not None:
+            b = cell.behind
+            label = f"behind {b.builds} build{'' if b.builds == 1 else 's'}"
+            if b.days is not None:
+                label += f" · {b.days:.0f}d"
+        view.markers.append((m.kind, label, m.text))
     if any(k in ("degraded", "drift", "critical", "missing-image") for k in view.kinds):
         view.state_kind = "bad"
     elif view.problem and view.state_kind == "ok":

@@ -73,12 +73,12 @@ class Overlay:
 
 def image_entry(text: str, service: str, path: str) -> tuple[Image | None, str]:
     """The overlay's image entry for ``service`` (by name, or the only entry)."""
-    from shipyard.gitops.yamledit import YamlEditError, load_all
+    import yaml
 
-    try:
-        docs = load_all(path, text)
-    except YamlEditError as exc:
-        return None, exc.message
+    try:  # every scalar as the string Kustomize reads (a tag 1.10 stays "1.10")
+        docs = list(yaml.load_all(text, Loader=yaml.BaseLoader))
+    except yaml.YAMLError as exc:
+        return None, f"{path} is not valid YAML: {' '.join(str(exc).split())}"
     for doc in docs:
         if not isinstance(doc, dict):
             continue
@@ -92,8 +92,8 @@ def image_entry(text: str, service: str, path: str) -> tuple[Image | None, str]:
         if pick:
             e = pick[0]
             name = str(e["name"])
-            tag = None if e.get("newTag") is None else str(e["newTag"])
-            digest = None if e.get("digest") is None else str(e["digest"])
+            tag = None if e.get("newTag") in (None, "", "~", "null") else str(e["newTag"])
+            digest = None if e.get("digest") in (None, "", "~", "null") else str(e["digest"])
             return Image(name, str(e.get("newName") or name), tag, digest), ""
     return None, f"no `images:` entry for {service}"
 
