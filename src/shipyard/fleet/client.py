@@ -205,5 +205,5 @@ def _json(response: requests.Response) -> Any:
 def _message(response: requests.Response) -> str:
     body = _json(response)
     if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
+        return " ".join(str(body["message"]).split())
     return response.reason or ""

@@ -80,7 +80,7 @@ def compare(doc: Any, template: Any, shipyard_repo: str) -> list[str]:
     if _norm(job.get("permissions")) != _norm(tjob.get("permissions")):
         diffs.append(f"job `{name}` permissions {_show(job.get('permissions'))} (template: "
                      f"{_show(tjob.get('permissions'))})")
-    with_ = job.get("with") if isinstance(job.get("with"), dict) else {}
+    with_: dict[str, Any] = job["with"] if isinstance(job.get("with"), dict) else {}
     for key in tjob.get("with") or {}:
         if key not in with_:
             diffs.append(f"input `{key}` missing")
