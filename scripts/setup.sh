@@ -19,6 +19,10 @@ for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+# toolchains the build stage's host-mode tests run (tests/builds); Swift, Kotlin and Gradle are not installed
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing system packages: ${missing[*]}"
   sudo=""

@@ -47,7 +47,10 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# host[:port] or [v6]:port: nothing else may reach a builder's comma-separated options (`ref=<image>:buildcache`)
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                      r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 
 
@@ -77,14 +80,14 @@ class ImageRef:
     def parse(cls, text: str) -> ImageRef:
         """Parse an image reference the way docker does (``busybox`` -> ``docker.io/library/busybox``)."""
         ref = text.strip()
-        if not ref or any(c.isspace() for c in ref):
+        if not ref or any(c.isspace() or not c.isprintable() for c in ref):
             raise ValueError(f"'{text}' is not an image reference")
         if "://" in ref:
             ref = ref.split("://", 1)[1]
         digest: str | None = None
         if "@" in ref:
             ref, digest = ref.split("@", 1)
-            if not _DIGEST_RE.match(digest):
+            if not _DIGEST_RE.fullmatch(digest):
                 raise ValueError(f"'{text}' has a malformed digest '{digest}'")
         first, slash, rest = ref.partition("/")
         if slash and ("." in first or ":" in first or first == "localhost"):
@@ -95,11 +98,13 @@ class ImageRef:
         last = path.rsplit("/", 1)[-1]
         if ":" in last:
             path, tag = path.rsplit(":", 1)
-            if not _TAG_RE.match(tag):
+            if not _TAG_RE.fullmatch(tag):
                 raise ValueError(f"'{text}' has a malformed tag '{tag}'")
         if registry == DOCKER_HUB and "/" not in path:
             path = f"library/{path}"
-        if not path or not _REPO_RE.match(path):
+        if not _HOST_RE.fullmatch(registry):
+            raise ValueError(f"'{text}' has a malformed registry host '{registry}'")
+        if not path or not _REPO_RE.fullmatch(path):
             raise ValueError(f"'{text}' has a malformed repository name '{path}' (lower case, digits, . _ - /)")
         return cls(registry, path, tag, digest)
 
@@ -129,7 +134,7 @@ class ImageRef:
 
 
 def valid_tag(tag: str) -> bool:
-    return bool(_TAG_RE.match(tag))
+    return bool(_TAG_RE.fullmatch(tag))
 
 
 def is_loopback(registry: str) -> bool:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from shipyard.build.content import DockerIgnore, compute, context_files, tag_for
-from tests.build.conftest import git, make_repo
+from tests.builds.conftest import git, make_repo
 
 
 def chash(context: Path, dockerfile: str = "FROM x\n", **kw: object) -> str:

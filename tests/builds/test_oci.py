@@ -20,7 +20,7 @@ from shipyard.oci import (
     write_auth_file,
 )
 from shipyard.runtime import Action, UserError
-from tests.build.registry_double import TokenRegistryDouble
+from tests.builds.registry_double import TokenRegistryDouble
 from tests.stack.ports import free_port
 from tests.stack.registry import Registry
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.oci import ImageRef
-from tests.build.conftest import git, make_repo, run_build
+from tests.builds.conftest import git, make_repo, run_build
 from tests.stack import buildah as stack_buildah
 from tests.stack.ports import free_port
 from tests.stack.registry import Registry
@@ -32,6 +32,9 @@ def _host_inputs(registry: Registry, name: str, base_image: str, **extra: str) -
             "base-images": f"runtime={base_image}", **extra}
 
 
+HOST_TOOLCHAIN = {"python": "", "node": "npm", "spa": "npm", "go": "go", "java": "mvn"}
+
+
 @pytest.mark.parametrize(("example", "extra", "user", "language"), [
     ("python-service", {"install-command": "none"}, "10001:10001", "python"),
     ("node-service", {}, "10001:10001", "node"),
@@ -41,6 +44,9 @@ def _host_inputs(registry: Registry, name: str, base_image: str, **extra: str) -
 ])
 def test_examples_build_and_push(tmp_path: Path, registry: Registry, buildah_env: dict[str, str], base_image: str,
                                  example: str, extra: dict[str, str], user: str, language: str) -> None:
+    needed = HOST_TOOLCHAIN[language]
+    if needed and shutil.which(needed) is None:  # scripts/setup.sh installs it; only a bare machine lacks it
+        pytest.skip(f"host build of {language} needs '{needed}' on this machine (scripts/setup.sh installs it)")
     repo = make_repo(tmp_path / example, example)
     result = run_build(_host_inputs(registry, example, base_image, **extra), gh_env(repo, buildah_env))
     assert result.code == 0, result.output
@@ -203,6 +209,34 @@ def test_push_without_credentials_fails_clearly(tmp_path: Path, registry: Regist
     assert result.code == 1
     assert "no credentials were found" in result.output
     assert registry.password not in result.output
+
+
+@pytest.mark.parametrize(("example", "program", "toolchain", "extra"), [
+    ("go-service", "go", "Go", {}),
+    ("java-service", "mvn", "Maven", {}),
+    ("vue-app", "npm", "Node.js", {}),
+    ("python-service", "pip-compile-nowhere", "'pip-compile-nowhere'", {"install-command": "pip-compile-nowhere -q"}),
+])
+def test_host_mode_without_the_toolchain_names_it(tmp_path: Path, registry: Registry, buildah_env: dict[str, str],
+                                                  base_image: str, example: str, program: str, toolchain: str,
+                                                  extra: dict[str, str]) -> None:
+    """A missing toolchain is not a missing builder: the error names the toolchain and `build-mode: container`."""
+    repo = make_repo(tmp_path / example, example)
+    bare = tmp_path / "bin"  # a PATH with the builder (buildah) and a shell, without the toolchain
+    bare.mkdir()
+    for tool in ("buildah", "sh", "git", "python3"):
+        found = shutil.which(tool)
+        if found:
+            (bare / tool).symlink_to(found)
+    env = gh_env(repo, buildah_env, PATH=str(bare))
+    result = run_build(_host_inputs(registry, example, base_image, **extra), env)
+    assert result.code == 1, result.output
+    assert result.output.count("error:") == 1
+    error = next(line for line in result.output.splitlines() if line.startswith("error:"))
+    assert f"'{program}' is not installed" in error and toolchain in error, error
+    assert "build-mode: container" in error and "buildah" not in error, error
+    assert result.outputs["error"].startswith("build-mode 'host' runs")
+    assert registry.tags(f"examples/{example}") == []
 
 
 def test_bad_inputs(tmp_path: Path, registry: Registry, buildah_env: dict[str, str]) -> None:

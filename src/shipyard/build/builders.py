@@ -140,18 +140,25 @@ class RunResult:
     seconds: float
 
 
+MISSING_BUILDER_FIX = ("install buildah (apt-get install buildah) or use a runner with docker buildx, "
+                       "or set `builder:` to the one the runner has.")
+
+
 def stream(cmd: Sequence[str], *, env: Mapping[str, str], emit: Callable[[str], None], cwd: Path | None = None,
-           keep: int = 4000, timeout: float = 3600) -> RunResult:
-    """Run ``cmd`` with stdout+stderr merged, emitting each line as it comes; keep the last ``keep`` lines."""
+           keep: int = 4000, timeout: float = 3600, missing: tuple[str, str, str] | None = None) -> RunResult:
+    """Run ``cmd`` with stdout+stderr merged, emitting each line as it comes; keep the last ``keep`` lines.
+
+    ``missing`` is (message, fix, input name) of the error when the program is not installed (default: the
+    builder's)."""
     start = time.monotonic()
     lines: collections.deque[str] = collections.deque(maxlen=keep)
     try:
         proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(env),
                                 cwd=cwd, text=True, errors="replace", bufsize=1)
     except FileNotFoundError:
-        raise UserError(f"'{cmd[0]}' is not installed on this runner.",
-                        "install buildah (apt-get install buildah) or use a runner with docker buildx, "
-                        "or set `builder:` to the one the runner has.", input_name="builder")
+        message, fix, name = missing or (f"'{cmd[0]}' is not installed on this runner.", MISSING_BUILDER_FIX,
+                                         "builder")
+        raise UserError(message, fix, input_name=name) from None
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.rstrip("\n")

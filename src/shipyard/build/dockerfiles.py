@@ -92,7 +92,10 @@ def choose_bases(detection: Detection, overrides: Mapping[str, str]) -> dict[str
         try:
             ImageRef.parse(value)
         except ValueError as exc:
-            raise UserError(f"Input 'base-images': {key}={value} is not an image reference ({exc}).",
+            from shipyard.build.validate import redact
+
+            raise UserError(f"Input 'base-images': {key}={redact(value)} is not an image reference "
+                            f"({redact(str(exc))}).",
                             "give a full reference such as `runtime=registry.example/base/jre@sha256:...`.",
                             input_name="base-images") from exc
         bases[key] = value

@@ -70,9 +70,33 @@ def copy_context(context: Path, files: ContextFiles, dest: Path) -> None:
             shutil.copy2(src, target)
 
 
+TOOLCHAINS = {  # program -> (toolchain, how to get it on a GitHub runner)
+    "go": ("Go", "actions/setup-go"), "node": ("Node.js", "actions/setup-node"),
+    "npm": ("Node.js (npm)", "actions/setup-node"), "yarn": ("Yarn", "corepack enable"),
+    "pnpm": ("pnpm", "pnpm/action-setup or corepack enable"), "mvn": ("Maven and a JDK", "actions/setup-java"),
+    "gradle": ("Gradle and a JDK", "gradle/actions/setup-gradle"), "javac": ("a JDK", "actions/setup-java"),
+    "sh": ("a POSIX shell", "a Linux runner"),
+}
+
+
+def missing_toolchain(program: str, what: str) -> tuple[str, str, str]:
+    """(message, fix, input) when ``program`` is not on the runner in host mode: name the toolchain, not the builder."""
+    toolchain, setup = TOOLCHAINS.get(program, (f"'{program}'", "a setup step"))
+    return (f"build-mode 'host' runs {what} on the runner, but '{program}' is not installed there "
+            f"({toolchain} is needed).",
+            f"install {toolchain} on the runner before this step ({setup}), or set `build-mode: container` to "
+            "build inside the toolchain image instead.", "build-mode")
+
+
 def _run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str], emit: Callable[[str], None], what: str) -> None:
     emit(f"$ {' '.join(cmd)}")
-    result = stream(cmd, env=env, emit=emit, cwd=cwd, timeout=3600)
+    result = stream(cmd, env=env, emit=emit, cwd=cwd, timeout=3600, missing=missing_toolchain(cmd[0], what))
+    if result.returncode == 127 and cmd[0] == "sh" and len(cmd) > 2:  # the shell did not find the program
+        words = cmd[2].split()
+        program = words[0] if words else "sh"
+        if shutil.which(program, path=env.get("PATH")) is None:
+            message, fix, name = missing_toolchain(program, what)
+            raise UserError(message, fix, input_name=name)
     if result.returncode != 0:
         tail = "\n".join(result.lines[-20:])
         raise UserError(f"{what} failed on the runner (exit {result.returncode}):\n{tail}",

@@ -11,13 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipyard.build import builders, content, dockerfiles, hostbuild, tags
+from shipyard.build import builders, content, dockerfiles, hostbuild, tags, validate
 from shipyard.build.detect import LANGUAGES, Detection, detect
 from shipyard.oci import ImageRef, Manifest, RegistryClient, RegistryError, RegistryUnreachable, is_loopback
 from shipyard.runtime import Action, UserError, format_duration, run_stage
 
 DEFAULT_IGNORE = [".git", ".github", "**/node_modules", "**/__pycache__", "**/*.pyc", ".venv", "target", "build",
                   ".gradle", ".build", ".idea", ".vscode", "**/.DS_Store", ".shipyard"]
+# identifiers and choices: one line, no control characters, no credentials (checked before anything else, so
+# that no message or output ever repeats such a value)
+ONE_LINE_INPUTS = ("context", "dockerfile", "language", "build-mode", "builder", "cache", "service-name", "target",
+                   "platforms", "tags", "source-url")
 _SECRET_HINT = re.compile(r"(?i)(password|secret|token|apikey|api_key|private)")
 
 
@@ -42,14 +46,15 @@ def _workspace(action: Action) -> Path:
 
 def _image(action: Action) -> ImageRef:
     text = action.require("image")
+    validate.no_control("image", "image", text)
     try:
         ref = ImageRef.parse(text)
     except ValueError as exc:
-        raise UserError(f"Input 'image' is not a valid image name: {exc}.",
+        raise UserError(f"Input 'image' is not a valid image name: {validate.redact(str(exc))}.",
                         "set `image:` to REGISTRY/REPOSITORY, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/"
                         "team/service (no tag: tags are computed).", input_name="image") from exc
     if ref.tag or ref.digest:
-        raise UserError(f"Input 'image' must not carry a tag or digest ('{text}').",
+        raise UserError(f"Input 'image' must not carry a tag or digest ('{validate.redact(text)}').",
                         "drop the ':tag' part; add extra tags with `tags:`.", input_name="image")
     return ref
 
@@ -61,7 +66,8 @@ def _resolve_dockerfile(action: Action, workspace: Path, context: Path) -> Path 
             candidate = (base / given).resolve()
             if candidate.is_file():
                 return candidate
-        raise UserError(f"Input 'dockerfile': '{given}' does not exist (looked in {workspace} and {context}).",
+        raise UserError(f"Input 'dockerfile': '{validate.redact(given)}' does not exist (looked in {workspace} "
+                        f"and {context}).",
                         "give the Dockerfile's path relative to the repository root, or leave `dockerfile:` empty "
                         "to use <context>/Dockerfile or a generated one.", input_name="dockerfile")
     for name in ("Dockerfile", "Containerfile"):
@@ -73,9 +79,14 @@ def _resolve_dockerfile(action: Action, workspace: Path, context: Path) -> Path 
 def plan(action: Action) -> Plan:
     workspace = _workspace(action)
     image = _image(action)
+    for name in ONE_LINE_INPUTS:
+        value = action.input(name)
+        if value is not None:
+            validate.no_control(name, name, value)
     context = (workspace / (action.input("context") or ".")).resolve()
     if not context.is_dir():
-        raise UserError(f"Input 'context': '{action.input('context')}' is not a directory under {workspace}.",
+        shown = validate.redact(action.input("context") or "")
+        raise UserError(f"Input 'context': '{shown}' is not a directory under {workspace}.",
                         "set `context:` to the service's directory (monorepos: one build step per service).",
                         input_name="context")
     mode = action.choice("build-mode", ["container", "host"], "container")
@@ -201,22 +212,29 @@ def _run(action: Action) -> None:
     platforms = action.items("platforms")
     bad_platforms = [x for x in platforms if not re.fullmatch(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", x)]
     if bad_platforms:
-        raise UserError(f"Input 'platforms' has malformed platform(s): {', '.join(bad_platforms)}.",
+        raise UserError(f"Input 'platforms' has malformed platform(s): {validate.redact(', '.join(bad_platforms))}.",
                         "write OS/ARCH[/VARIANT], e.g. `linux/amd64,linux/arm64` or `linux/arm/v7`.",
                         input_name="platforms")
     build_args = action.mapping("build-args")
+    validate.build_args(build_args)
     for key in build_args:
         if _SECRET_HINT.search(key):
             action.warning(f"build arg '{key}' looks like a secret: build args are stored in the image history; "
                            "use build secrets instead.")
     target = action.input("target")
+    if target is not None:
+        validate.target(target)
+    validate.labels(action.mapping("labels"))
+    if action.input("source-url"):
+        validate.source_url(action.input("source-url") or "")
     extra_tags = action.items("tags")
     bad = tags.invalid_tags(extra_tags)
     if bad:
-        raise UserError(f"Input 'tags' has invalid tag(s): {', '.join(bad)}.",
+        raise UserError(f"Input 'tags' has invalid tag(s): {validate.redact(', '.join(bad))}.",
                         "tags may hold letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-').",
                         input_name="tags")
     service = action.input("service-name") or p.image.repository.rsplit("/", 1)[-1]
+    validate.service_name(service)
     builder = choose_builder(action)
     cache = action.choice("cache", ["auto", "registry", "gha", "none"], "auto")
     if cache == "auto":
@@ -229,6 +247,7 @@ def _run(action: Action) -> None:
                        "`run:` steps do not get: add `crazy-max/ghaction-github-runtime@v3` before this step, or use "
                        "`cache: registry`.")
     secret_envs = action.mapping("secret-envs")
+    validate.secret_envs(secret_envs)
     for sid, var in secret_envs.items():
         if var not in action.env:
             raise UserError(f"Input 'secret-envs': {sid}={var} names an environment variable that is not set.",
