@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,8 +172,12 @@ def run_fleet(inputs: dict[str, str], *, api: str, state: Path, now: float = NOW
     base = {"organization": ORG, "github-api-url": api, "state-dir": str(state), "required-checks": "off"}
     for key, value in {**base, **inputs}.items():
         env["INPUT_" + key.replace("-", "_").upper()] = value
+    summary = Path(tempfile.mkstemp(prefix="fleet-summary-")[1])
+    env["GITHUB_STEP_SUMMARY"] = str(summary)
     out = io.StringIO()
     slept: list[float] = []
     action = Action(env, out, sleep=slept.append)
     code = run_stage(lambda a: run(a, now=lambda: now), action, name="fleet")
-    return StageRun(code, out.getvalue(), dict(action.outputs), action.summary.render(), slept)
+    text = summary.read_text(encoding="utf-8")
+    summary.unlink()
+    return StageRun(code, out.getvalue(), dict(action.outputs), text, slept)

@@ -117,9 +117,12 @@ def apply_plan(gh: GitHub, plan: Plan, *, org: str, branch: str, closed_days: in
                            f"closed by the owners on {when:%Y-%m-%d}; not proposed again before {until:%Y-%m-%d}")
     if dry_run:
         return Outcome("planned", detail="would open a pull request")
-    sha = commit(gh, plan, latest)
-    created = create_or_move_branch(gh, plan, branch, sha)
+    # The branch first, at the default branch's head: a ruleset that forbids it stops us before any object
+    # is written; then the commit, then the branch moved onto it.
+    created = create_or_move_branch(gh, plan, branch, str(plan.repo.head))
     try:
+        sha = commit(gh, plan, latest)
+        gh.write("PATCH", f"/repos/{plan.repo.full_name}/git/refs/heads/{branch}", {"sha": sha, "force": True})
         pr = gh.write("POST", f"/repos/{plan.repo.full_name}/pulls",
                       {"title": title(plan, latest), "head": branch, "base": plan.repo.default_branch,
                        "body": body(plan, latest), "maintainer_can_modify": True},
