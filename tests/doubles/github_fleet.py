@@ -80,6 +80,8 @@ class FleetGitHubDouble(GitHubDouble):
         self.default_app_permissions = {"contents": "write", "pull_requests": "write", "workflows": "write",
                                         "metadata": "read"}
         self.tags: dict[str, dict[str, str]] = {}  # "owner/repo" -> tag -> sha
+        self.fine_grained: dict[str, bool] = {}  # fine-grained token -> may write workflows (no scopes header)
+        self.unaccepted: set[str] = set()  # App permissions reported on the token but not yet in force
 
     # ----------------------------------------------------------------- setup
     def add_org(self, login: str, plan: str = "team") -> None:
@@ -98,6 +100,11 @@ class FleetGitHubDouble(GitHubDouble):
             if files:
                 repo.refs[f"heads/{repo.default_branch}"] = self.commit_files(None, files, "initial")
         return repo
+
+    def add_fine_grained_token(self, workflows: bool, login: str = "fleet-bot") -> str:
+        token = self.add_token(login, token="github_pat_" + secrets.token_hex(20))
+        self.fine_grained[token] = workflows
+        return token
 
     def commit_files(self, parent: str | None, files: dict[str, str], message: str) -> str:
         """A commit of ``files`` on top of ``parent``'s tree (a full snapshot when parent is None)."""
@@ -140,7 +147,9 @@ class FleetGitHubDouble(GitHubDouble):
     def _perm(self, req: Request, name: str) -> str | None:
         """App installation token: its permission level; None for other credentials."""
         perms = self.app_permissions.get(self._token(req))
-        return None if perms is None else perms.get(name, "none")
+        if perms is None:
+            return None
+        return "none" if name in self.unaccepted else perms.get(name, "none")
 
     def dispatch(self, req: Request) -> tuple[Response, str | None]:
         resp, fault = super().dispatch(req)
@@ -324,7 +333,8 @@ class FleetGitHubDouble(GitHubDouble):
         if not isinstance(items, list) or not items:
             return self._invalid(req, [{"resource": "Tree", "field": "tree", "code": "missing_field"}])
         scopes = self.scopes.get(self._token(req))
-        if scopes is not None and "workflow" not in scopes and self._workflow_paths([str(i.get("path")) for i in items]):
+        may = ("workflow" in scopes) if scopes is not None else self.fine_grained.get(self._token(req), True)
+        if not may and self._workflow_paths([str(i.get("path")) for i in items]):
             return self.not_found(req)  # what the Git Data API answers a token without the workflow scope
         base = data.get("base_tree")
         if base is not None and base not in self.trees:

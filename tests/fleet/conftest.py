@@ -181,3 +181,33 @@ def run_fleet(inputs: dict[str, str], *, api: str, state: Path, now: float = NOW
     text = summary.read_text(encoding="utf-8")
     summary.unlink()
     return StageRun(code, out.getvalue(), dict(action.outputs), text, slept)
+
+
+def small_org(double: FleetGitHubDouble, plan: str = "team", **kwargs: object) -> Fleet:
+    """Four repositories: one to adopt, one to upgrade, one up to date, one public and up to date."""
+    double.add_org(ORG, plan)
+    double.tags[SHIPYARD] = {**{t: SHA[t] for t in RELEASES}, "v1": SHA["v1.4.0"]}
+    fleet = Fleet(double, double.add_classic_token())
+    for name, files, action, extra in (
+        ("svc-new", ROOT_FILES["go"], "adopt", {}),
+        ("svc-old", {**ROOT_FILES["python"], ".github/workflows/ship.yml": template("python", "v1.2.0")}, "upgrade",
+         {}),
+        ("svc-ok", {**ROOT_FILES["java"], ".github/workflows/ship.yml": template("java")}, "nothing", {}),
+        ("svc-public", {**ROOT_FILES["node"], ".github/workflows/ship.yml": template("node")}, "nothing",
+         {"visibility": "public"}),
+    ):
+        double.add_fleet_repo(ORG, name, files, **{**extra, **kwargs})  # type: ignore[arg-type]
+        fleet.expect[name] = action
+    return fleet
+
+
+def app_key(double: FleetGitHubDouble, app_id: str = "4242") -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    double.add_app(app_id, public, f"{ORG}/svc-new")
+    return pem

@@ -97,8 +97,9 @@ def run(action: Action, *, now: Callable[[], float] = time.time) -> None:
     tpls = templates.load(cfg["templates"])
     started = time.monotonic()
     if cfg["app_id"]:
+        # the JWT is checked against GitHub's clock: always the real one
         token, permissions = auth.installation_token(action, cfg["api"], org, cfg["app_id"], cfg["key"],
-                                                     cfg["installation"], now)
+                                                     cfg["installation"], time.time)
         auth.check_app_permissions(permissions, writes=not dry_run,
                                    checks=cfg["mode"] if cfg["mode"] != "auto" else "")
     else:
