@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,19 +36,31 @@ class Fleet:
     now: float
 
 
-def make_repo(git_server: GitServer, now: float) -> FleetRepo:
+_TEMPLATE: dict[int, FleetRepo] = {}
+
+
+def make_repo(git_server: GitServer, now: float | None = None) -> FleetRepo:
+    """A fresh copy of the fleet repository (built once per server, then pushed into each new bare repo)."""
     _seq[0] += 1
     name = f"fleet-{_seq[0]}-{os.getpid()}.git"
     git_server.create_repo(name)
     git_server.git_config(name, "receive.denyNonFastForwards", "true")
     token = git_server.add_token(label=f"fleet{_seq[0]}")
-    return build_repo(git_server.repo_path(name), git_server.url(name), token, now)
+    template = _TEMPLATE.get(id(git_server))
+    if template is None:
+        template = build_repo(git_server.repo_path(name), git_server.url(name), token, now or time.time())
+        _TEMPLATE[id(git_server)] = template
+        return template
+    subprocess.run(["git", "--git-dir", str(template.path), "push", "-q", str(git_server.repo_path(name)),
+                    "main:main"], check=True, capture_output=True)
+    return FleetRepo(git_server.repo_path(name), git_server.url(name), token, template.now,
+                     dict(template.commits), dict(template.times))
 
 
 @pytest.fixture(scope="module")
 def fleet(git_server: GitServer, moto_server: MotoServer) -> Iterator[Fleet]:
-    now = time.time()
-    repo = make_repo(git_server, now)
+    repo = make_repo(git_server)
+    now = time.time()  # the stage's clock; Argo CD's timestamps are relative to the real one
     argo = FleetArgo()
     argo.start()
     token = argo.issue_token("board")

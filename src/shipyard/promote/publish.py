@@ -1,6 +1,8 @@
-"""Commit the edits on top of the base branch's tip in the bare clone (a private index, no work tree), push the
-bot branch with a lease, and open or update its pull request. If GitHub refuses the pull request, a branch this
-run created is deleted again: nothing is left half-written."""
+"""Commit the edits on top of the base branch's tip in the bare clone (a private index, no work tree) and push the
+bot branch, always as a fast-forward: when the branch exists, the new commit's parents are its head and the base
+tip (a merge recording exactly base + edits), so no force push is needed and branch protection against force
+pushes does not get in the way. If GitHub refuses the pull request, a branch this run created is deleted again:
+nothing is left half-written."""
 
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ def remote_head(url: str, auth: GitAuth | None, branch: str, env: Mapping[str, s
 
 
 def make_commit(git_dir: str, base: str, files: Mapping[str, str], message: str, *, name: str, email: str,
-                when: float) -> tuple[str, str]:
-    """(commit, tree) of ``base`` with ``files`` replaced."""
+                when: float, parents: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(commit, tree) of ``base`` with ``files`` replaced; parents ``parents`` (default: ``base``)."""
     with tempfile.TemporaryDirectory(prefix="shipyard-index-") as tmp:
         env = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
         run_git(["--git-dir", git_dir, "read-tree", base], env=env)
@@ -49,32 +51,38 @@ def make_commit(git_dir: str, base: str, files: Mapping[str, str], message: str,
         stamp = f"@{int(when)} +0000"
         cenv = {**env, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
                 "GIT_COMMITTER_EMAIL": email, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-        commit = run_git(["--git-dir", git_dir, "commit-tree", tree, "-p", base, "-F", "-"], env=cenv,
-                         input_text=message).stdout.strip()
+        args = ["--git-dir", git_dir, "commit-tree", tree]
+        for parent in parents or (base,):
+            args += ["-p", parent]
+        commit = run_git([*args, "-F", "-"], env=cenv, input_text=message).stdout.strip()
     return commit, tree
 
 
-def same_change(git_dir: str, url: str, auth: GitAuth | None, branch: str, head: str, base: str, tree: str,
-                env: Mapping[str, str]) -> bool:
-    """Does the existing bot branch already hold exactly this change on this base?"""
-    fetched = run_git(["--git-dir", git_dir, "fetch", "--quiet", "--no-tags", "--end-of-options", url,
-                       f"+refs/heads/{branch}:refs/shipyard/{branch}"], auth=auth, env=env, check=False, timeout=120)
-    if not fetched.ok:
+def fetch_branch(git_dir: str, url: str, auth: GitAuth | None, branch: str, env: Mapping[str, str]) -> None:
+    result = run_git(["--git-dir", git_dir, "fetch", "--quiet", "--no-tags", "--end-of-options", url,
+                      f"+refs/heads/{branch}:refs/shipyard/{branch}"], auth=auth, env=env, check=False, timeout=120)
+    if not result.ok:
+        raise TransientError(f"git fetch of {branch} failed: {result.stderr.strip()}")
+
+
+def same_change(git_dir: str, head: str, base: str, tree: str) -> bool:
+    """Does the existing bot branch (fetched) already hold exactly this change on this base?"""
+    info = run_git(["--git-dir", git_dir, "show", "-s", "--format=%T", head], check=False).stdout.split()
+    if info != [tree]:
         return False
-    info = run_git(["--git-dir", git_dir, "show", "-s", "--format=%T %P", head], check=False).stdout.split()
-    return len(info) == 2 and info[0] == tree and info[1] == base
+    return run_git(["--git-dir", git_dir, "merge-base", "--is-ancestor", base, head], check=False).ok
 
 
 def push(git_dir: str, url: str, auth: GitAuth | None, branch: str, commit: str, old: str | None,
          env: Mapping[str, str]) -> None:
-    lease = f"--force-with-lease=refs/heads/{branch}:{old or ''}"
-    result = run_git(["--git-dir", git_dir, "push", "--porcelain", lease, "--end-of-options", url,
+    del old  # a plain push: the server refuses anything but a fast-forward from the head we built on
+    result = run_git(["--git-dir", git_dir, "push", "--porcelain", "--end-of-options", url,
                       f"{commit}:refs/heads/{branch}"], auth=auth, env=env, check=False, timeout=180)
     if result.ok:
         return
     err = (result.stderr or result.stdout).strip()
     low = err.lower()
-    if "stale info" in low or "fetch first" in low or ("rejected" in low and "lease" in low):
+    if any(w in low for w in ("stale info", "fetch first", "non-fast-forward", "rejected")) and "403" not in low:
         raise UserError(f"The bot branch {branch} moved while this run prepared it ({err}).",
                         "rerun: the branch is rewritten from the current base on every run.")
     if "403" in low or "401" in low or "permission" in low or "denied" in low:

@@ -191,13 +191,16 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
         if action.dry_run:
             action.info("dry run: no branch pushed, no pull request")
             return result
+        old = action.retry("look up the bot branch",
+                           lambda: publish.remote_head(src.url, src.auth, branch, action.env), attempts=4)
+        if old:
+            action.retry("fetch the bot branch",
+                         lambda: publish.fetch_branch(git_dir, src.url, src.auth, branch, action.env), attempts=4)
         commit, tree = publish.make_commit(git_dir, fleet.tip, files, message,
                                            name=action.input("bot-name") or "shipyard-bot",
                                            email=action.input("bot-email") or "shipyard-bot@users.noreply.github.com",
-                                           when=now)
-        old = action.retry("look up the bot branch",
-                           lambda: publish.remote_head(src.url, src.auth, branch, action.env), attempts=4)
-        if old and publish.same_change(git_dir, src.url, src.auth, branch, old, fleet.tip, tree, action.env):
+                                           when=now, parents=(old, fleet.tip) if old else ())
+        if old and publish.same_change(git_dir, old, fleet.tip, tree):
             action.info(f"{branch} already holds this change on {fleet.tip[:12]}; not pushed")
             commit = old
         else:
