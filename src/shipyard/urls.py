@@ -10,8 +10,8 @@ A URL input is refused (one :class:`~shipyard.runtime.UserError` naming the inpu
 * uses a scheme outside ``schemes`` (``ext::``, ``file://``, ``fd::`` and other git transports run local
   programs or read local files).
 
-``scp`` in ``schemes`` allows git's scp-like form ``user@host:path``. The error never repeats the value's
-userinfo (see :func:`safe_repr`). ``check_url`` returns the URL unchanged so it can wrap an input read.
+``scp`` in ``schemes`` allows git's scp-like form ``user@host:path`` (the user is required). The error never
+repeats the value's userinfo (see :func:`safe_repr`). ``check_url`` returns the URL unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from shipyard.runtime import UserError
+from shipyard.runtime import Action, UserError
 
 HTTP = ("https", "http")
 GIT = ("https", "http", "ssh", "scp")
@@ -90,12 +90,40 @@ def check_url(name: str, value: str, schemes: Iterable[str] = HTTP, *, allow_use
         return value
     if "scp" in allowed:
         match = _SCP.fullmatch(value)
-        if match and _HOST.fullmatch(match["host"]):
-            user = match["user"]
-            if user is not None and (not allow_user or not _USER.fullmatch(user)):
+        if match and match["user"] is not None and _HOST.fullmatch(match["host"]):
+            if "@" in match["path"] or not allow_user or not _USER.fullmatch(match["user"]):
                 raise refuse("contains credentials before the host",
                              "use git@host:path and pass the key in `ssh-private-key:`.")
             if match["path"].startswith("-"):
                 raise refuse("has a path starting with '-'", f"set `{name}:` to a URL ({kinds}).")
             return value
     raise refuse("is not a URL git or the API can use", f"use one of: {kinds}.")
+
+
+_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/@\s]+)@")
+_SCP_SECRET = re.compile(r"(?:^|[\s'\"(<])[A-Za-z0-9._~%+-]+:([^\s/@:]+)@[A-Za-z0-9.-]+")
+
+
+def mask_credentials(action: Action, names: Iterable[str] | None = None) -> None:
+    """Mask the userinfo of every ``scheme://user:secret@`` in the given inputs (default: every input), so a
+    token pasted into a URL is blanked in anything printed, even in an error that repeats the value."""
+    for key, value in action.env.items():
+        if not key.startswith("INPUT_") or not value:
+            continue
+        if names is not None and key not in {"INPUT_" + n.replace("-", "_").upper() for n in names}:
+            continue
+        for match in _USERINFO.finditer(value):
+            userinfo = match.group(1)
+            action.mask(userinfo)
+            if ":" in userinfo:
+                action.mask(userinfo.split(":", 1)[1])
+        for match in _SCP_SECRET.finditer(value):
+            action.mask(match.group(1))
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """Remote or user text made safe for one log line: whitespace runs (newlines included) become one space,
+    other control characters are dropped, so it can never start a workflow command line."""
+    flat = " ".join(str(text).split())
+    flat = "".join(ch for ch in flat if ch.isprintable())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -32,12 +32,13 @@ from shipyard.mirror.transport import (
     remote_messages,
 )
 from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
-from shipyard.urls import GIT, HTTP, check_url
+from shipyard.urls import GIT, HTTP, check_url, mask_credentials, one_line, safe_repr
 
 T = TypeVar("T")
 PLACEHOLDERS = ("workspace", "project", "slug")
 DEFAULT_TIMEOUT = 1800.0
 _REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+_REPO_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,128}")
 _SECRET_TEXT = re.compile(r"[^\x00-\x20\x7f]+")
 
 
@@ -88,6 +89,20 @@ def check_git_url_template(value: str) -> str:
     return value
 
 
+def _seconds(action: Action, name: str, default: float) -> float:
+    raw = action.input(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 86400:  # also false for nan and inf
+        raise UserError(f"Input '{name}' must be a number of seconds between 1 and 86400 (got "
+                        f"'{safe_repr(raw, 40)}').", f"set `{name}:` to e.g. {default:.0f}.", input_name=name)
+    return value
+
+
 def _secret_text(action: Action, name: str) -> str:
     """A credential input: one line, no whitespace or control characters (a newline in a header value would
     inject a second header)."""
@@ -106,17 +121,22 @@ def _read(action: Action) -> Settings:
                         "set `server-url:` to the Bitbucket base URL, e.g. https://bitbucket.example.com.",
                         input_name="server-url")
     repo_name = action.input("repository") or action.github("repository").split("/")[-1]
+    if repo_name and (not _REPO_NAME.fullmatch(repo_name) or repo_name.startswith("-")):
+        raise UserError(f"Input 'repository' ('{safe_repr(repo_name)}') is not a repository name.",
+                        "use one line of at most 128 characters (letters, digits, spaces, '.', '_', '-'), not "
+                        "starting with '-'.",
+                        input_name="repository")
     if not repo_name:
         raise UserError("Input 'repository' is required outside GitHub Actions.",
                         "set `repository:` to the Bitbucket repository name.", input_name="repository")
     slug = slugify(repo_name)
     if not slug:
-        raise UserError(f"Input 'repository' ('{repo_name}') has no characters Bitbucket allows in a slug.",
+        raise UserError(f"Input 'repository' ('{safe_repr(repo_name)}') has no characters Bitbucket allows in a slug.",
                         "use letters, digits, '.', '_' or '-'.", input_name="repository")
     if platform == "cloud":
         namespace = action.require("workspace").strip()
         if slugify(namespace) != namespace.lower():
-            raise UserError(f"Input 'workspace' ('{namespace}') is not a workspace ID.",
+            raise UserError(f"Input 'workspace' ('{safe_repr(namespace)}') is not a workspace ID.",
                             "use the ID from the workspace URL (bitbucket.org/<workspace>/), lowercase.",
                             input_name="workspace")
         namespace = namespace.lower()
@@ -125,7 +145,7 @@ def _read(action: Action) -> Settings:
         namespace = action.require("project").upper()
         project = namespace
     if project and not all(c.isalnum() or c == "_" for c in project):
-        raise UserError(f"Input 'project' ('{project}') is not a project key.",
+        raise UserError(f"Input 'project' ('{safe_repr(project)}') is not a project key.",
                         "use the project KEY (letters, digits, underscore), not its name.", input_name="project")
     fork_policy = action.choice("fork-policy", list(FORK_POLICIES), default="no_public_forks")
     kind = action.choice("auth", list(KINDS), default="auto")
@@ -162,7 +182,7 @@ def _read(action: Action) -> Settings:
     if not _REMOTE_NAME.fullmatch(source_remote):
         raise UserError("Input 'source-remote' is not a git remote name.",
                         "set `source-remote:` to the checkout's remote name (e.g. origin).", input_name="source-remote")
-    timeout = action.number("timeout", DEFAULT_TIMEOUT, minimum=1.0)
+    timeout = _seconds(action, "timeout", DEFAULT_TIMEOUT)
     source_token = _secret_text(action, "source-token")
     path = action.input("path") or action.env.get("GITHUB_WORKSPACE") or "."
     return Settings(
@@ -255,7 +275,7 @@ def _local_repo(action: Action, path: str) -> Iterator[str]:
     scratch = tempfile.mkdtemp(prefix="shipyard-mirror-", dir=base if base and os.path.isdir(base) else None)
     try:
         subprocess.run(["git", "init", "--bare", "--quiet", scratch], check=True, capture_output=True)
-        action.info(f"working in a scratch repository: {path} {why}")
+        action.info(f"working in a scratch repository: {safe_repr(path, 200)} {why}")
         yield scratch
     finally:
         import shutil
@@ -264,14 +284,15 @@ def _local_repo(action: Action, path: str) -> Iterator[str]:
 
 
 def run(action: Action) -> None:
+    mask_credentials(action)  # a token pasted into any input (https://user:TOKEN@...) never reaches a log
     s = _read(action)
     deadline = Deadline(s.timeout, action.clock)
     try:
         _run(action, s, deadline)
     except TransientError as exc:
         raise UserError(
-            f"bitbucket-mirror gave up after retrying: {exc}. Nothing was half-written: pushes are atomic and "
-            "verified.",
+            f"bitbucket-mirror gave up after retrying: {' '.join(str(exc).split())}. Nothing was half-written: "
+            "pushes are atomic and verified.",
             "check that Bitbucket and the source repository answer (status pages, network, firewalls), then "
             "re-run the job: the mirror resumes from what the target already has.",
         ) from None
@@ -394,13 +415,13 @@ def _preflight_and_create(action: Action, s: Settings, facts: list[tuple[str, ob
     bb = Bitbucket(action, cred, s.repo, s.api_url, deadline=deadline)
     with action.group("Pre-flight"):
         pre = bb.preflight()
-        action.info(f"identity: {pre.identity or '(token)'}; repository {s.repo.full_name} "
+        action.info(f"identity: {one_line(pre.identity) or '(token)'}; repository {s.repo.full_name} "
                     f"{'exists' if pre.exists else 'is missing'}; write: "
                     f"{'unknown' if pre.can_write is None else pre.can_write}; scopes: "
                     f"{', '.join(pre.scopes) or '-'}")
         for note in pre.notes:
-            action.info(note)
-    facts.append(("identity", pre.identity or "(token without a user)"))
+            action.info(one_line(note))
+    facts.append(("identity", one_line(pre.identity) or "(token without a user)"))
     facts.append(("write access", {True: "yes", False: "no", None: "checked by git before pushing"}[pre.can_write]))
     if pre.exists and pre.can_write is False:
         raise UserError(
@@ -515,7 +536,7 @@ def _write_check(action: Action, git: Git, plan: R.Plan) -> bool:
         atomic = False
         res = git.push(plan.refspecs, atomic=False, dry_run=True, leases=plan.leases)
     if not res.ok and not parse_porcelain(res.stdout):
-        err = classify(res, git.target)
+        err = classify(res, git.target, git.rate_limit_wait)
         if isinstance(err, UserError):
             err.message = "Pre-flight push check failed, nothing was pushed: " + err.message
         raise err
@@ -544,7 +565,7 @@ def _lfs(action: Action, s: Settings, git: Git, plan: R.Plan) -> None:
         res = git.lfs_push_all(refs)
         action.info(res.stdout.strip() or res.stderr.strip())
         if not res.ok:
-            err = classify(res, git.target)
+            err = classify(res, git.target, git.rate_limit_wait)
             message = err.message if isinstance(err, UserError) else str(err)
             raise UserError(f"Could not push the LFS objects to Bitbucket: {message}",
                             "check the credential can write LFS objects and the repository's LFS storage quota, "
@@ -586,7 +607,7 @@ def _push(action: Action, git: Git, plan: R.Plan, atomic: bool, deadline: Deadli
                 "or exclude the branch." if protected else
                 "check the target's repository settings; re-run the mirror once fixed.",
             )
-        err = classify(res, git.target)
+        err = classify(res, git.target, git.rate_limit_wait)
         if isinstance(err, TransientError) and landed():
             action.notice(f"the push answered an error ({str(err)[-120:]}) but the target holds every ref: "
                           "it landed (verified with ls-remote)")

@@ -94,6 +94,10 @@ class Git:
     deadline: Deadline | None = None
     last_error: str = ""
 
+    @property
+    def rate_limit_wait(self) -> float:
+        return self.deadline.io_timeout if self.deadline else 30.0
+
     def __post_init__(self) -> None:
         for ep in (self.source, self.target):
             if ep.auth:
@@ -133,7 +137,9 @@ class Git:
         return config
 
     def env(self) -> dict[str, str]:
-        base = dict(os.environ if self.base_env is None else self.base_env)
+        # git never needs the step's inputs (they may hold tokens or bytes no environment can carry)
+        base = {k: v for k, v in (os.environ if self.base_env is None else self.base_env).items()
+                if not k.startswith("INPUT_") and "\x00" not in v}
         env = git_env(None, base, extra_config=self._config())
         env.update(self.extra_env)
         env.setdefault("GIT_LFS_SKIP_SMUDGE", "1")
@@ -176,7 +182,7 @@ class Git:
     def ls_remote(self, ep: Endpoint, patterns: Sequence[str] = ()) -> dict[str, str]:
         res = self.run(["ls-remote", "--refs"], operands=[ep.url, *patterns], check=False, timeout=300)
         if not res.ok:
-            raise classify(res, ep)
+            raise classify(res, ep, self.rate_limit_wait)
         return parse_ls_remote(res.stdout)
 
     def local_refs(self, prefix: str) -> dict[str, str]:
@@ -214,7 +220,7 @@ class Git:
         res = self.run(args, operands=[self.source.url, f"+refs/heads/*:{SOURCE_NS}heads/*",
                                        f"+refs/tags/*:{SOURCE_NS}tags/*"], check=False)
         if not res.ok:
-            raise classify(res, self.source)
+            raise classify(res, self.source, self.rate_limit_wait)
         if self.is_shallow():
             raise UserError(
                 "The checkout is still shallow after fetching the full history; refusing to mirror from it.",
@@ -230,7 +236,7 @@ class Git:
         res = self.run(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"], operands=[self.target.url, *specs],
                        check=False)
         if not res.ok:
-            raise classify(res, self.target)
+            raise classify(res, self.target, self.rate_limit_wait)
 
     def push(self, refspecs: Sequence[str], *, atomic: bool, dry_run: bool = False,
              leases: Mapping[str, str] | None = None) -> GitResult:
@@ -277,8 +283,9 @@ class GitFailure(Exception):
         self.result = result
 
 
-def classify(res: GitResult, ep: Endpoint) -> Exception:
-    """Turn a failed git call against one endpoint into the error a user can act on."""
+def classify(res: GitResult, ep: Endpoint, rate_limit_wait: float = 30.0) -> Exception:
+    """Turn a failed git call against one endpoint into the error a user can act on. git does not show the
+    server's Retry-After, so a 429 waits ``rate_limit_wait`` seconds before the retry."""
     text = (res.stderr or res.stdout).strip()
     low = text.lower()
     side = "the source repository" if ep.name == "source" else "the Bitbucket repository"
@@ -324,8 +331,11 @@ def classify(res: GitResult, ep: Endpoint) -> Exception:
             "check the repository name/URL inputs" + (" and that `create:` is true." if ep.name == "target" else "."),
         )
     if TRANSIENT.search(text):
-        return TransientError(f"git {res.args[0] if res.args else ''} against {side}: {text[-300:]}")
-    return UserError(f"git {' '.join(res.args[:1])} against {side} failed: {text[-800:]}")
+        wait = rate_limit_wait if "returned error: 429" in low else None
+        return TransientError(f"git {res.args[0] if res.args else ''} against {side}: {text[-300:]}", wait)
+    return UserError(f"git {' '.join(res.args[:1])} against {side} failed: {text[-800:]}",
+                     "see git's message; check the URL inputs, the credential and the repository settings, then "
+                     "re-run.")
 
 
 @dataclass
