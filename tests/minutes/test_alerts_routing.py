@@ -118,3 +118,19 @@ def test_a_refused_variable_write_is_reported_and_the_alert_kept(
     assert any("exceeds the budget" in r.text for r in replies)
     state = json.loads((tmp_path / ".shipyard-minutes" / "state.json").read_text())
     assert state["routing"] == {} and "forecast" in state["alerts"]["2026-11"]["sent"]
+
+
+def test_a_deleted_month_message_is_posted_again_without_repeating_thresholds(
+        small: tuple[GitHubActionsDouble, str], slack: SlackDouble, tmp_path: Path) -> None:
+    double, token = small
+    used = used_minutes(double, token, tmp_path)
+    inputs = slack_inputs(slack, tmp_path, used / 0.8)
+    assert run_guard(double, token, tmp_path, AS_OF, **inputs).code == 0
+    channel = slack.channel("C0DEPLOYS1")
+    with slack.lock:
+        channel.messages.clear()  # someone deleted the message
+    again = run_guard(double, token, tmp_path, AS_OF, **inputs)
+    assert again.code == 0, again.out
+    messages = slack.messages()
+    assert len(messages) == 1 and messages[0].replies == []
+    assert messages[0].metadata["event_payload"]["sent"] == ["50", "75"]

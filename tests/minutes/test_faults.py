@@ -157,3 +157,28 @@ def test_month_end_as_of_counts_the_whole_month(small_org: Org, small: tuple[Git
     assert result.code == 0, result.out
     assert exact(result.report, small_org, end)
     assert result.report["forecast"]["projected"] == result.report["used"]
+
+
+def test_billing_api_down_is_one_clean_error(small: tuple[GitHubActionsDouble, str], tmp_path: Path) -> None:
+    double, token = small
+    double.inject("status", 503, match=r"/usage/summary$", count=20)
+    result = run_guard(double, token, tmp_path, AS_OF, timeout="20")
+    assert result.code == 1
+    assert len(result.errors) == 1 and "billing API did not answer" in result.errors[0]
+    assert "internal error" not in result.out
+    assert not (tmp_path / STATE).exists()
+
+
+def test_a_past_month_is_reported_without_touching_the_current_state(
+        small_org: Org, small: tuple[GitHubActionsDouble, str], tmp_path: Path) -> None:
+    double, token = small
+    december = datetime(2026, 12, 3, 6, tzinfo=timezone.utc)
+    double.set_now(december.timestamp())
+    current = run_guard(double, token, tmp_path, december)
+    assert current.code == 0, current.out
+    before = (tmp_path / STATE).read_bytes()
+    past = run_guard(double, token, tmp_path, december, month="2026-11")
+    assert past.code == 0, past.out
+    assert exact(past.report, small_org, december)
+    assert (tmp_path / STATE).read_bytes() == before
+    assert "past month 2026-11" in past.summary

@@ -75,9 +75,14 @@ class Alerter:
             return result  # nothing to say yet: no message before the first threshold
         claimed = sent + new
         if ts:
-            self.api.update(channel, ts, text, blocks, metadata=self._meta(claimed))
-            result.updated = True
-        else:
+            try:
+                self.api.update(channel, ts, text, blocks, metadata=self._meta(claimed))
+                result.updated = True
+            except Exception as exc:
+                if getattr(exc, "code", "") != "message_not_found":
+                    raise
+                ts = ""  # somebody deleted the month's message: post a new one (the claims stay)
+        if not ts:
             try:
                 posted = self.api.post(channel, text, blocks, metadata=self._meta(claimed), once=True)
             except Exception:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shipyard.runtime import Action, UserError
+from shipyard.runtime import Action, TransientError, UserError
 
 PLANS = {"free": 2000, "team": 3000, "enterprise": 50000}
 ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
@@ -142,7 +142,7 @@ def run(action: Action) -> None:
     from shipyard.minutes import state as state_mod
     from shipyard.minutes import usage as usage_mod
     from shipyard.minutes.forecast import forecast
-    from shipyard.minutes.github import GitHubApi
+    from shipyard.minutes.github import ApiError, GitHubApi, RateLimitLow
     from shipyard.minutes.jobs import SELF_HOSTED, attribute, unmapped_fix
     from shipyard.minutes.reconcile import reconcile
     from shipyard.minutes.scan import Scanner, month_bounds
@@ -152,18 +152,32 @@ def run(action: Action) -> None:
     inp = Inputs(action)
     deadline = action.clock() + inp.timeout
     state = state_mod.load(inp.state_file, inp.org, inp.month)
-    api = GitHubApi(action, inp.api_url, inp.token, cache=state.etags, max_elapsed=min(300.0, inp.timeout / 2))
     year, month = int(inp.month[:4]), int(inp.month[5:])
 
+    backfill = inp.month < inp.as_of.strftime("%Y-%m")
+    if backfill:  # a past month: its own scratch state; the current month's state, alerts and routing stay
+        state = state_mod.State(inp.org, inp.month, notes=[f"past month {inp.month}: reported only (no state "
+                                                           "saved, no alerts, no routing)"])
+    api = GitHubApi(action, inp.api_url, inp.token, cache=state.etags, max_elapsed=min(300.0, inp.timeout / 2))
+
     with action.group(f"Usage of record for {inp.org}, {inp.month}"):
-        usage = usage_mod.fetch(api, inp.org, year, month)
+        try:
+            usage = usage_mod.fetch(api, inp.org, year, month)
+        except (TransientError, RateLimitLow) as exc:
+            raise UserError(f"GitHub's billing API did not answer: {exc}.",
+                            "nothing was changed; run again later (check GitHub's status page if it persists).",
+                            title="GitHub unavailable")
         action.info(f"{usage.minutes:,.0f} minutes of record across {len(usage.gross)} SKU(s)")
 
     last_save = [action.clock()]
 
+    def save() -> None:
+        if not backfill:
+            state_mod.save(state, inp.state_file)
+
     def checkpoint() -> None:
         if action.clock() - last_save[0] >= CHECKPOINT_SECONDS:
-            state_mod.save(state, inp.state_file)
+            save()
             last_save[0] = action.clock()
 
     scanner = Scanner(api, state, inp.table, org=inp.org, as_of=inp.as_of, rerun_window_days=inp.rerun_window,
@@ -171,9 +185,14 @@ def run(action: Action) -> None:
     with action.group(f"Scanning workflow runs of {inp.org}"):
         try:
             repos = scanner.repositories(inp.repositories)
+        except (TransientError, RateLimitLow, ApiError) as exc:
+            raise UserError(f"Listing the repositories of '{inp.org}' failed: {exc}.",
+                            "check that the token can read the organisation's repositories; run again later if "
+                            "GitHub is failing.", title="repositories unavailable")
+        try:
             result = scanner.scan(repos)
         finally:
-            state_mod.save(state, inp.state_file)
+            save()
         action.info(f"{result.repos_done}/{result.repos_total} repositories, {result.runs_seen} runs listed, "
                     f"{result.new_jobs} new jobs; {api.requests} requests ({api.not_modified} answered 304)")
 
@@ -197,10 +216,12 @@ def run(action: Action) -> None:
         action.warning(f"Runner labels without a SKU, counted 1:1 as 'unmapped': {', '.join(totals.unmapped)}. "
                        f"Fix: {unmapped_fix(totals.unmapped)}", title="minutes-guard: unmapped runner labels")
 
-    if result.complete:
+    if backfill:
+        pass
+    elif result.complete:
         rep.alerts = _alerts(action, inp, state, rep, alerts_mod)
         rep.routing = _routing(action, inp, api, state, rep, routing_mod)
-        state_mod.save(state, inp.state_file)
+        save()
     else:
         rep.notes.append("alerts and routing wait for a complete scan")
 

@@ -61,7 +61,7 @@ def load(path: Path, org: str, month: str) -> State:
     alerts: dict[str, Any] = data["alerts"] if isinstance(data.get("alerts"), dict) else {}
     routing: dict[str, Any] = data["routing"] if isinstance(data.get("routing"), dict) else {}
     if data.get("month") != month:
-        fresh.alerts = {k: v for k, v in alerts.items() if k == month}
+        fresh.alerts = {k: v for k, v in alerts.items() if k >= _months_before(month, 2)}
         fresh.routing = routing
         fresh.notes.append(f"new month {month}: counting starts again")
         return fresh
@@ -84,3 +84,11 @@ def save(state: State, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _months_before(month: str, count: int) -> str:
+    year, number = int(month[:4]), int(month[5:])
+    number -= count
+    while number < 1:
+        year, number = year - 1, number + 12
+    return f"{year:04d}-{number:02d}"
