@@ -3,9 +3,6 @@ and the GitHub double."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from tests.board.fleetfix import LAYOUT
