@@ -114,6 +114,7 @@ class GitHubActionsDouble(DoubleServer):
         self.used: dict[str, int] = {}
         self.reset_at = int(time.time()) + 3600
         self.counts: dict[str, int] = {}  # route kind -> requests (for the benchmark)
+        self.search_cap = SEARCH_CAP  # runs answered for a `created` filter (GitHub: 1,000)
         self._index()
 
     # ----------------------------------------------------------------- set-up
@@ -331,7 +332,7 @@ class GitHubActionsDouble(DoubleServer):
         chosen = list(reversed(runs[start:end]))  # newest first
         total = len(chosen)
         if req.query.get("created"):
-            chosen = chosen[:SEARCH_CAP]
+            chosen = chosen[:self.search_cap]
         for name in ("event", "branch", "status"):
             if req.query.get(name):
                 want = req.query[name]

@@ -92,3 +92,23 @@ def test_the_client_follows_links_and_never_sends_the_token_elsewhere(small_org:
         assert len(double.calls("GET", f"/repos/{repo}/actions/runs")) == -(-len(runs) // 100)
         with pytest.raises(ApiError, match="another host"):
             api.get("http://evil.example/repos/acme/svc-01/actions/runs")
+
+
+def test_a_window_over_the_search_cap_is_split(small_org: Org) -> None:
+    from shipyard.minutes.jobs import SkuTable, attribute
+    from shipyard.minutes.scan import Scanner
+    from shipyard.minutes.state import State
+
+    def scan(cap: int) -> dict[str, int]:
+        with GitHubActionsDouble(small_org, now=AS_OF.timestamp()) as double:
+            assert isinstance(double, GitHubActionsDouble)
+            double.search_cap = 40
+            api = GitHubApi(Action({}, io.StringIO(), sleep=lambda _s: None), double.url, double.add_token())
+            state = State("acme", "2026-11")
+            scanner = Scanner(api, state, SkuTable(), org="acme", as_of=AS_OF, search_cap=cap)
+            assert scanner.scan(scanner.repositories([])).complete
+            return dict(attribute(state.runs, state.jobs.values(), SkuTable()).minutes_by_sku)
+
+    expected = {k: int(v) for k, v in small_org.totals(AS_OF.timestamp()).items()}
+    assert scan(40) == expected
+    assert scan(10**6) != expected  # without splitting, the cap hides runs

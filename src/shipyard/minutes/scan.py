@@ -63,7 +63,9 @@ def _compact_runs(body: Any) -> dict[str, Any]:
 class Scanner:
     def __init__(self, api: GitHubApi, state: State, table: SkuTable, *, org: str, as_of: datetime,
                  rerun_window_days: int = 3, deadline: float | None = None, clock: Callable[[], float] | None = None,
-                 checkpoint: Callable[[], None] | None = None, log: Callable[[str], None] | None = None) -> None:
+                 checkpoint: Callable[[], None] | None = None, log: Callable[[str], None] | None = None,
+                 search_cap: int = SEARCH_CAP) -> None:
+        self.search_cap = search_cap
         self.api = api
         self.state = state
         self.table = table
@@ -104,7 +106,7 @@ class Scanner:
         created = f"{start.isoformat()}..{end.isoformat()}"
         pages = self.api.pages(f"/repos/{repo}/actions/runs", {"created": created}, compact=_compact_runs)
         first = next(pages)
-        if first["total"] > SEARCH_CAP and start < end:
+        if first["total"] > self.search_cap and start < end:
             middle = start + (end - start) // 2
             return self._run_pages(repo, start, middle) + self._run_pages(repo, middle + timedelta(days=1), end)
         runs = list(first["runs"])
