@@ -2,8 +2,11 @@
 
 * One client-side limiter per key: 300 requests a minute overall and 10 per 10 s for ``/import/*``; when a
   response says ``RateLimit-Remaining: 0`` (either spelling) the next call waits for the reset.
-* 429 and 5xx are retried with jittered backoff honouring ``RetryAfter``/``X-RateLimit-RetryAfter``/
-  ``Retry-After``, then ``RateLimit-Reset``/``X-RateLimit-Reset``, then the "retry after <epoch>" message.
+* 429 waits for what the answer says: ``RetryAfter``/``X-RateLimit-RetryAfter``/``Retry-After``, then
+  ``RateLimit-Reset``/``X-RateLimit-Reset``, then the "retry after <epoch>" message.
+* 5xx and network faults get a short jittered backoff (honouring a ``Retry-After`` if the answer has one, never
+  the rate-limit reset every answer carries); a request that gets no answer gives up after ``io_timeout``.
+* Everything ends within the stage's ``timeout``: each call's retries are bounded by what is left of it.
 * Creates are not blindly retried: before each retry the ``lookup`` callback checks whether the failed
   attempt was applied anyway (Postman answers 500/504 to some applied writes).
 * Postman's three error shapes (``{"error":{"name","message"}}``, ``{"type","title","detail"}`` and
@@ -104,13 +107,17 @@ class PostmanApi:
         imports_per_10s: int = 10,
         attempts: int = 6,
         max_elapsed: float = 180.0,
+        timeout: float = 900.0,
     ) -> None:
         self.action = action
+        self.started = action.clock()
+        self.timeout = timeout
+        self.io_timeout = max(1.0, min(60.0, timeout / 5))
         self.client = Client(
             action,
             base_url,
             headers={"X-Api-Key": api_key, "Accept": "application/json", "User-Agent": "shipyard-postman-publish"},
-            timeout=60.0,
+            timeout=self.io_timeout,
             name="Postman",
             retry_statuses=frozenset(),  # every answer comes back: 429/5xx are handled below with their hints
         )
@@ -198,9 +205,13 @@ class PostmanApi:
             except ValueError:
                 body = response.text
             if response.status_code in TRANSIENT:
-                hint = self._wait_hint(response)
-                if response.status_code == 429 and hint is not None:
-                    self.general.block_for(hint)
+                if response.status_code == 429:  # rate limited: wait for the reset the answer names
+                    hint = self._wait_hint(response)
+                    if hint is not None:
+                        self.general.block_for(hint)
+                else:  # a server fault: short backoff; only an explicit Retry-After is honoured
+                    hint = retry_after(response.headers)
+                    hint = min(hint, 30.0) if hint is not None else None
                 self.retries += 1
                 err = error_of(response.status_code, body)
                 raise TransientError(f"{method} {path} answered {err}", hint)
@@ -209,9 +220,22 @@ class PostmanApi:
             return response.status_code, body
 
         self.attempts_this_call = 0
+        left = self.left()
+        if left <= 0:
+            raise UserError(
+                f"postman-publish ran out of its {self.timeout:.0f}s timeout before {method} {path}; nothing more was "
+                "sent.",
+                "re-run the job (it resumes: the collection is found, not duplicated), or raise `timeout:`.",
+                input_name="timeout",
+            )
         return self.action.retry(
-            f"Postman {method} {path}", once, attempts=self.attempts, max_elapsed=self.max_elapsed, cap=10.0
+            f"Postman {method} {path}", once, attempts=self.attempts,
+            max_elapsed=max(0.0, min(self.max_elapsed, left - self.io_timeout)), cap=10.0,
         )
+
+    def left(self) -> float:
+        """Seconds left of the stage's timeout."""
+        return self.timeout - (self.action.clock() - self.started)
 
     attempts_this_call = 0
 
@@ -257,6 +281,7 @@ class PostmanApi:
         return Task(str(node.get("id") or task_id), str(node.get("status") or "in-progress"))
 
     def wait_task(self, task_id: str, timeout: float) -> Task:
+        timeout = max(1.0, min(timeout, self.left()))
         start = self.action.clock()
         delay = 1.0
         polls = 0
@@ -349,6 +374,7 @@ class SpecHubApi:
         return str((body or {}).get("taskId") or "")
 
     def wait(self, path: str, timeout: float) -> dict[str, Any]:
+        timeout = max(1.0, min(timeout, self.api.left()))
         start = self.api.action.clock()
         delay = 1.0
         for _ in range(1000):

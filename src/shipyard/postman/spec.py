@@ -277,6 +277,9 @@ def validate(document: dict[str, Any], source: str) -> str:
                 break
     except RecursionError:
         errors.append("$: the document's references are too deeply nested to validate")
+    except Exception as exc:  # the validator's own checks assume a well-formed shape (e.g. `responses: 5`)
+        if not errors:
+            errors.append(f"$: the validator could not read the document's structure ({type(exc).__name__}: {exc})")
     if errors:
         listing = "\n".join(f"  {e}" for e in errors)
         raise UserError(

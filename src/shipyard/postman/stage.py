@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,16 @@ from shipyard.postman.diff import Change, breaking_changes
 from shipyard.postman.model import operations
 from shipyard.postman.spec import find, validate
 from shipyard.runtime import Action, TransientError, UserError, run_stage
+from shipyard.urls import HTTP, check_url, mask_credentials, safe_repr
 
 NAME = "postman-publish"
 MAX_COLLECTION_BYTES = 100 * 1024 * 1024
 DEFAULT_CONFIG = ".shipyard/postman.json"
+DEFAULT_TIMEOUT = 900.0
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")  # workspace ids, collection uids, spec ids: go into URL paths
+ONE_LINE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,300}")
+APP_REF = re.compile(r"[A-Za-z_][\w.]*(?::[A-Za-z_][\w.]*)?")
+SECRET_TEXT = re.compile(r"[^\x00-\x20\x7f]+")
 KEY_FIX = (
     "store a valid Postman API key as a repository secret (e.g. POSTMAN_API_KEY; Postman > Settings > API keys) "
     "and pass `api-key: ${{ secrets.POSTMAN_API_KEY }}`."
@@ -42,6 +49,41 @@ def read_config(action: Action, root: Path, repo_root: Path) -> dict[str, str]:
             aliases = {"collectionUid": "collection-uid", "workspaceId": "workspace", "name": "collection-name"}
             return {aliases.get(str(k), str(k)): str(v) for k, v in data.items() if isinstance(v, (str, int))}
     return {}
+
+
+def _identifier(name: str, value: str | None, example: str) -> str | None:
+    """An ID that goes into a Postman URL path: letters, digits and '-' only (no '/', '?', '..' or newline)."""
+    if value is not None and not ID.fullmatch(value):
+        raise UserError(f"Input '{name}' ('{safe_repr(value)}') is not a Postman ID.",
+                        f"set `{name}:` to the ID as Postman shows it (letters, digits and '-'), e.g. {example}.",
+                        input_name=name)
+    return value
+
+
+def _inside(name: str, base: Path, rel: str) -> Path:
+    """``base / rel`` resolved, refusing anything that leaves ``base`` (absolute paths, '..')."""
+    if not ONE_LINE.fullmatch(rel):
+        raise UserError(f"Input '{name}' contains control characters.", f"set `{name}:` to a relative path.",
+                        input_name=name)
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base.resolve()):
+        raise UserError(f"Input '{name}' ('{safe_repr(rel)}') points outside the repository.",
+                        f"set `{name}:` to a path inside the repository (relative, without '..').", input_name=name)
+    return path
+
+
+def _seconds(action: Action, name: str, default: float) -> float:
+    raw = action.input(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 86400:  # also false for nan and inf
+        raise UserError(f"Input '{name}' must be a number of seconds between 1 and 86400 (got "
+                        f"'{safe_repr(raw, 40)}').", f"set `{name}:` to e.g. {default:.0f}.", input_name=name)
+    return value
 
 
 def _explain(exc: ApiError, *, workspace: str | None, uid: str | None, doing: str) -> UserError:
@@ -72,6 +114,10 @@ def _explain(exc: ApiError, *, workspace: str | None, uid: str | None, doing: st
         )
     if exc.status == 413:
         return UserError(f"{what}.", "the collection exceeds Postman's 100 MB limit; split the spec.")
+    if exc.status in (429, 500, 502, 503, 504):
+        return UserError(f"{what}. Postman kept failing; nothing was half-published.",
+                         "re-run the job later; the next run finds the collection and resumes (no duplicate is "
+                         "created).")
     return UserError(f"{what}.", "check the message above; nothing was half-published.")
 
 
@@ -84,27 +130,46 @@ def _summary_changes(action: Action, changes: list[Change]) -> None:
 
 def run(action: Action) -> None:
     # ------------------------------------------------------------------ inputs (all checked before any call)
+    mask_credentials(action)  # a token pasted into any input (https://user:TOKEN@...) never reaches a log
     repo_root = Path(action.env.get("GITHUB_WORKSPACE") or os.getcwd())
     workdir = action.input("working-directory", default=".") or "."
-    root = (repo_root / workdir).resolve()
+    root = _inside("working-directory", repo_root, workdir)
     api_key = action.secret("api-key")
+    if api_key and not SECRET_TEXT.fullmatch(api_key):
+        raise UserError("Input 'api-key' contains whitespace or control characters.",
+                        "store the bare key (one line, no spaces) as the secret. " + KEY_FIX, input_name="api-key")
+    stage_timeout = _seconds(action, "timeout", DEFAULT_TIMEOUT)
     dry_run = action.dry_run
     fail_on_breaking = action.boolean("fail-on-breaking", False)
     force = action.boolean("force", False)
     async_threshold = action.integer("async-threshold", 5_000_000, minimum=0)
     task_timeout = action.number("task-timeout", 300.0, minimum=1.0)
     timeout = action.number("generate-timeout", 300.0, minimum=1.0)
-    api_url = action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL
-    web_url = (action.input("web-url", default="https://go.postman.co") or "").rstrip("/")
+    api_url = check_url("api-url", action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL, HTTP)
+    web_url = check_url("web-url", action.input("web-url", default="https://go.postman.co") or "", HTTP).rstrip("/")
     mode = action.choice("mode", ["collection", "spec-hub"], default="collection")
     generate_env = action.mapping("generate-env")
     for value in generate_env.values():
         if len(value) >= 8:  # settings for an import may hold real credentials
             action.mask(value)
     config = read_config(action, root, repo_root)
-    workspace = action.input("workspace") or config.get("workspace")
-    uid = action.input("collection-uid") or config.get("collection-uid")
-    spec_id = action.input("spec-id") or config.get("spec-id")
+    workspace = _identifier("workspace", action.input("workspace") or config.get("workspace"),
+                            "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
+    uid = _identifier("collection-uid", action.input("collection-uid") or config.get("collection-uid"),
+                      "12345678-1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
+    spec_id = _identifier("spec-id", action.input("spec-id") or config.get("spec-id"),
+                          "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
+    fastapi_app = action.input("fastapi-app")
+    if fastapi_app and not APP_REF.fullmatch(fastapi_app):
+        raise UserError(f"Input 'fastapi-app' ('{safe_repr(fastapi_app)}') is not module:attribute.",
+                        "set `fastapi-app: app.main:app`.", input_name="fastapi-app")
+    for text_input in ("collection-name", "base-url"):
+        text = action.input(text_input)
+        if text and not ONE_LINE.fullmatch(text):
+            raise UserError(f"Input '{text_input}' must be one line without control characters.",
+                            f"set `{text_input}:` to a single line of text.", input_name=text_input)
+    out_file = action.input("collection-file")
+    out_path = _inside("collection-file", repo_root, out_file) if out_file else None
     if not api_key and not dry_run:
         raise UserError("Input 'api-key' is required (a Postman API key).", KEY_FIX, input_name="api-key")
     if not workspace and not (spec_id if mode == "spec-hub" else uid) and not dry_run:
@@ -121,7 +186,7 @@ def run(action: Action) -> None:
             root,
             spec_path=action.input("spec-path"),
             generate_command=action.input("generate-command"),
-            fastapi_app=action.input("fastapi-app"),
+            fastapi_app=fastapi_app,
             python=action.input("python", default="python3") or "python3",
             env=action.env,
             extra_env=generate_env,
@@ -146,10 +211,9 @@ def run(action: Action) -> None:
     collection = convert.to_collection(
         found.document, name=name, digest=digest, base=base, source=f"{source}@{sha[:12]}" if source and sha else source
     )
-    out_file = action.input("collection-file")
-    if out_file:
-        Path(repo_root / out_file).parent.mkdir(parents=True, exist_ok=True)
-        (repo_root / out_file).write_text(json.dumps(collection, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if out_path:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(collection, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     action.set_output("spec-sha256", digest)
     rows: list[tuple[str, object]] = [
@@ -162,7 +226,7 @@ def run(action: Action) -> None:
         action.summary.heading(f"{NAME} (dry run, no API key)").key_values([*rows, ("Result", "validated only")])
         return
 
-    api = PostmanApi(action, api_key, base_url=api_url)
+    api = PostmanApi(action, api_key, base_url=api_url, timeout=stage_timeout)
     doing = "checking the API key"
     try:
         with action.group("Postman"):
