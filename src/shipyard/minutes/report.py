@@ -94,11 +94,13 @@ def markdown(report: Report) -> str:
                + ". Fix: map each to its SKU with `runner-skus` (e.g. `linux-4core=actions_linux_4_core`).")
     s.heading("Top repositories", 4)
     record = report.usage.by_repo if report.usage else {}
-    s.table(["repository", "minutes", "of record"], [(r, n(m), n(record.get(r, 0))) for r, m in _rows(totals.by_repo)])
+    s.table(["repository", "minutes (weighted)", "job minutes of record"],
+            [(r, n(m), n(record.get(r, 0))) for r, m in _rows(totals.by_repo)])
     s.heading("Top workflows", 4)
-    s.table(["repository", "workflow", "minutes"], [(r, w, n(m)) for (r, w), m in _rows(totals.by_workflow)])
+    s.table(["repository", "workflow", "minutes (weighted)"],
+            [(r, w, n(m)) for (r, w), m in _rows(totals.by_workflow)])
     s.heading("Top jobs", 4)
-    s.table(["repository", "workflow", "job", "minutes"],
+    s.table(["repository", "workflow", "job", "minutes (weighted)"],
             [(r, w, j, n(m)) for (r, w, j), m in _rows(totals.by_job)])
     s.heading("By trigger", 4)
     s.table(["event", "minutes"], [(e, n(m)) for e, m in _rows(totals.by_event)])

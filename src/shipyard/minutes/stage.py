@@ -333,6 +333,11 @@ def _alerts(action: Action, inp: Inputs, state: Any, rep: Any, alerts_mod: Any) 
 
 
 def _routing(action: Action, inp: Inputs, api: Any, state: Any, rep: Any, routing_mod: Any) -> dict[str, Any]:
+    if not inp.self_hosted and not state.routing:
+        if rep.forecast.over_budget:
+            return {"text": "the forecast exceeds the budget: set `self-hosted-labels` (and `route-runners: true`) "
+                            f"to route jobs to self-hosted runners through {inp.variable}"}
+        return {}
     labels = inp.self_hosted or ["self-hosted"]
     change = routing_mod.plan(state.routing, inp.month, rep.forecast.over_budget, inp.variable,
                               routing_mod.labels_json(labels))
