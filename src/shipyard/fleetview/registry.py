@@ -68,8 +68,9 @@ def _pushed(value: Any) -> float | None:
     return None
 
 
-def read(action: Action, wanted: Iterable[tuple[str, str]], client_for: Any) -> RegistryView:
-    """``wanted``: (repository, digest) pairs; ``client_for(region)`` gives a boto3 ECR client."""
+def read(action: Action, wanted: Iterable[tuple[str, str]], client_for: Any, workers: int = 8) -> RegistryView:
+    """``wanted``: (repository, digest) pairs; ``client_for(region)`` gives a boto3 ECR client (thread-safe once
+    made). Repositories are read ``workers`` at a time."""
     from shipyard.ecr import aws
 
     groups: dict[EcrRepo, set[str]] = {}
@@ -81,14 +82,26 @@ def read(action: Action, wanted: Iterable[tuple[str, str]], client_for: Any) -> 
     if not groups:
         view.detail = "no ECR image pinned by digest in the overlays"
         return view
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(repo: EcrRepo, digests: set[str]) -> RegistryView:
+        part = RegistryView("ok")
+        ecr = client_for(repo.region)
+        _describe(action, aws, ecr, repo, sorted(digests), part)
+        for digest in sorted(digests):
+            facts = part.facts[(repo, digest)]
+            if facts.found and not facts.counts and facts.scan in ("", "COMPLETE"):
+                _findings(action, aws, ecr, repo, digest, facts, part)
+        return part
+
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0].region, kv[0].name))
+    for repo, _ in ordered:  # create the clients up front (botocore's client creation is not thread-safe)
+        client_for(repo.region)
     try:
-        for repo, digests in sorted(groups.items(), key=lambda kv: (kv[0].region, kv[0].name)):
-            ecr = client_for(repo.region)
-            _describe(action, aws, ecr, repo, sorted(digests), view)
-            for digest in sorted(digests):
-                facts = view.facts[(repo, digest)]
-                if facts.found and not facts.counts and facts.scan in ("", "COMPLETE"):
-                    _findings(action, aws, ecr, repo, digest, facts, view)
+        with ThreadPoolExecutor(max_workers=min(workers, len(ordered))) as pool:
+            for part in pool.map(lambda kv: one(*kv), ordered):
+                view.facts.update(part.facts)
+                view.requests += part.requests
     except UserError as exc:
         view.state, view.detail = "error", exc.message + (f" Fix: {exc.fix}" if exc.fix else "")
     return view
