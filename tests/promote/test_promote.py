@@ -113,9 +113,9 @@ def test_per_wave_prs_follow_the_dependencies(world: World) -> None:
     first, second = pulls(world)
     assert first["head"] == f"{BRANCH}-wave-1" and second["head"] == f"{BRANCH}-wave-2"
     # without orders' dependency on inventory (still refused), orders goes in the first wave with catalog
-    assert first["title"] == "promote dev → prd: catalog, orders (wave 1/2)"
-    assert second["title"] == "promote dev → prd: checkout (wave 2/2)"
-    assert "checkout" in second["title"] and "Merge after the pull request of wave 1." in second["body"]
+    assert first["title"] == "promote dev → prd: catalog, orders (wave 1)"
+    assert second["title"] == "promote dev → prd: checkout (wave 2)"
+    assert "checkout" in second["title"] and "Merge after the pull request of wave 1 " in second["body"]
     check_golden("wave-1.diff", diff(world, f"{BRANCH}-wave-1"))
     check_golden("wave-2.diff", diff(world, f"{BRANCH}-wave-2"))
     assert "w0 --> w1" in result.summary
@@ -200,7 +200,8 @@ def test_argo_unreachable_refuses_everything(world: World) -> None:
     world.argo.stop()
     result = promote(world, timeout="3")
     assert_nothing_written(world, result)
-    assert "Nothing can be promoted" in result.log and "Argo CD state unknown" in result.log
+    assert "Promote needs Argo CD to confirm what runs Healthy in dev: Argo CD at" in result.log
+    assert "did not answer" in result.log
 
 
 def test_dry_run_plans_only(world: World) -> None:
@@ -213,7 +214,10 @@ def test_dry_run_plans_only(world: World) -> None:
 def test_bad_inputs(world: World) -> None:
     for inputs, needle in (({"aws-region": ""}, "needs `aws-region`"), ({"pr-branch": "main"}, "pr-branch"),
                            ({"fail-on-severity": "SEVERE"}, "fail-on-severity"), ({"services": "Orders!"}, "services"),
-                           ({"promotion-file": "../x.yaml"}, "promotion-file"), ({"token": ""}, "needs `token`")):
+                           ({"promotion-file": "../x.yaml"}, "promotion-file"), ({"token": ""}, "needs `token`"),
+                           ({"pr-branch": "bot/{nope}"}, "not a usable template"),
+                           ({"argocd-token": "x.y.z"}, "Promote needs Argo CD"),
+                           ({"argocd-server": ""}, "Promote needs Argo CD")):
         result = promote(world, **inputs)
         assert_nothing_written(world, result)
         assert needle in result.log, (inputs, result.log)

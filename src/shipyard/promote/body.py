@@ -21,9 +21,9 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d") if ts else "?"
 
 
-def title(fleet: Fleet, cands: list[Candidate], wave: int | None, waves: int) -> str:
+def title(fleet: Fleet, cands: list[Candidate], wave: int | None) -> str:
     names = ", ".join(c.service for c in cands[:4]) + (f" +{len(cands) - 4}" if len(cands) > 4 else "")
-    suffix = f" (wave {wave}/{waves})" if wave is not None else ""
+    suffix = f" (wave {wave})" if wave is not None else ""
     return f"promote {fleet.source_env} → {fleet.target_env}: {names}{suffix}"
 
 
@@ -57,11 +57,13 @@ def service_section(fleet: Fleet, cand: Candidate, web: str, slug: str | None) -
 
 
 def render(fleet: Fleet, plan: Plan, cands: list[Candidate], web: str, slug: str | None, run_url: str,
-           wave: int | None, waves: int) -> str:
+           wave: int | None, earlier: list[int]) -> str:
     lines = [f"Promotes the exact digests running Healthy in **{md(fleet.source_env)}** to "
              f"**{md(fleet.target_env)}** (config repository tip `{fleet.tip[:12]}`).", ""]
-    if wave is not None and wave > 1:
-        lines += [f"Merge after the pull request of wave {wave - 1}.", ""]
+    if earlier:
+        waves = ", ".join(str(w) for w in earlier)
+        lines += [f"Merge after the pull request{'s' if len(earlier) > 1 else ''} of wave {waves} "
+                  "(opened by the same run).", ""]
     lines += ["| service | wave | clusters |", "|---|---|---|"]
     for c in cands:
         lines.append(f"| {md(c.service)} | {c.wave + 1} | {md(', '.join(m.target.slot.column for m in c.moves))} |")

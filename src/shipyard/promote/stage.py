@@ -109,8 +109,12 @@ def run(action: Action) -> None:
     if policy_path.startswith("/") or ".." in policy_path.split("/") or any(ord(c) < 32 for c in policy_path):
         raise UserError(f"Input 'promotion-file' ('{policy_path}') must be a path inside the config repository.",
                         "e.g. `promotion-file: promotion.yaml`.", input_name="promotion-file")
-    branch = (action.input("pr-branch") or "shipyard/promote-{source}-to-{target}").format(
-        source=src.source_env, target=src.target_env)
+    try:
+        branch = (action.input("pr-branch") or "shipyard/promote-{source}-to-{target}").format(
+            source=src.source_env, target=src.target_env)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise UserError(f"Input 'pr-branch' is not a usable template ({type(exc).__name__}: {exc}).",
+                        "use only the {source} and {target} placeholders.", input_name="pr-branch")
     if not BRANCH_RE.fullmatch(branch) or ".." in branch or branch.endswith((".lock", "/")) or branch == src.branch:
         raise UserError(f"Input 'pr-branch' gives '{branch}', which is not a usable bot branch name.",
                         "use a branch other than the base, e.g. shipyard/promote-{source}-to-{target}.",
@@ -135,6 +139,11 @@ def run(action: Action) -> None:
 
             action.retry("clone the config repository", clone, attempts=4, max_elapsed=src.timeout)
             fleet = read_fleet(action, src, git_dir, now)
+            if not fleet.argo.known:
+                raise UserError(f"Promote needs Argo CD to confirm what runs Healthy in {src.source_env}: "
+                                f"{fleet.argo.detail}; nothing was written.",
+                                "set `argocd-server` and a token with `applications, get` (argocd-token), and "
+                                "check the runner can reach Argo CD.", input_name="argocd-server")
             check_services(fleet, services)
             policy = config.parse(policy_path, read_file(git_dir, fleet.tip, policy_path), set(fleet.services))
             plan = build(fleet, policy, services, fail_on=fail_on, require_ecr=require_ecr)
@@ -160,10 +169,13 @@ def run(action: Action) -> None:
         gh = None
         if not action.dry_run:
             gh = _github(action, src, api_url)
-        for n, cands in enumerate(groups, start=1):
-            wave = n if mode == "per-wave" else None
+        for n, cands in enumerate(groups):
+            # per-wave branches are named after the policy's wave, so a re-run after wave 1 merged updates the
+            # open wave-2 pull request instead of renaming it
+            wave = cands[0].wave + 1 if mode == "per-wave" else None
+            earlier = [g[0].wave + 1 for g in groups[:n]] if mode == "per-wave" else []
             name = branch if wave is None else f"{branch}-wave-{wave}"
-            results.append(_publish(action, src, fleet, plan, git_dir, cands, name, wave, len(groups), gh, now))
+            results.append(_publish(action, src, fleet, plan, git_dir, cands, name, wave, earlier, gh, now))
     status = "dry-run" if action.dry_run else ("updated" if any(r["changed"] for r in results) else "pr-up-to-date")
     _outputs(action, results, plan, status)
     _summary(action, fleet, plan, results)
@@ -178,11 +190,11 @@ def _github(action: Action, src: Sources, api_url: str) -> object:
 
 
 def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: str, cands: list[Candidate],
-             branch: str, wave: int | None, waves: int, gh: object, now: float) -> dict[str, object]:
+             branch: str, wave: int | None, earlier: list[int], gh: object, now: float) -> dict[str, object]:
     files = changes_for(git_dir, fleet, cands)
-    heading = body.title(fleet, cands, wave, waves)
+    heading = body.title(fleet, cands, wave)
     message = body.commit_message(fleet, cands, heading)
-    text = body.render(fleet, plan, cands, src.web, src.slug, action.run_url(), wave, waves)
+    text = body.render(fleet, plan, cands, src.web, src.slug, action.run_url(), wave, earlier)
     result: dict[str, object] = {"branch": branch, "services": [c.service for c in cands], "files": sorted(files),
                                  "changed": False, "pr-url": "", "wave": wave or 0}
     with action.group(f"{heading}: {len(files)} file(s) on {branch}"):
