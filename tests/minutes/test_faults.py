@@ -53,7 +53,9 @@ def test_the_legacy_endpoint_answers_410(small: tuple[GitHubActionsDouble, str])
 def test_bad_inputs_fail_before_any_request(small: tuple[GitHubActionsDouble, str], tmp_path: Path) -> None:
     double, token = small
     cases = {"organization": "acme\nevil", "month": "2026-13", "thresholds": "50,abc", "plan": "gold",
-             "runner-skus": "linux-4core=Actions Linux", "github-api-url": "ftp://x", "as-of": "yesterday"}
+             "runner-skus": "linux-4core=Actions Linux", "github-api-url": "ftp://x", "as-of": "yesterday",
+             "slack-channel": "C0DEPLOYS1\n#evil", "runner-variable": "RUNS_ON\nX", "state-file": "a\u0007b",
+             "multipliers": "actions_windows=-2", "self-hosted-labels": "arc runners"}
     for name, value in cases.items():
         result = run_guard(double, token, tmp_path, AS_OF, **{name: value})
         assert result.code == 1, name

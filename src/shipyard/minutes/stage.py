@@ -23,6 +23,7 @@ ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 REPO = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,38}/)?[A-Za-z0-9._-]{1,100}")
 MONTH = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
 VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]{0,99}")
+CHANNEL = re.compile(r"#?[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{2,20}")
 CHECKPOINT_SECONDS = 20.0
 
 
@@ -88,8 +89,18 @@ class Inputs:
                             "leave `month` empty for the current month.", input_name="month")
         self.slack_token = action.secret("slack-token")
         self.slack_channel = action.input("slack-channel") or ""
+        if self.slack_channel and not CHANNEL.fullmatch(self.slack_channel):
+            raise UserError(f"Input 'slack-channel' is not a channel: '{self.slack_channel}'.",
+                            "use the channel ID (C0123ABCD) or its name (#deploys).", input_name="slack-channel")
         self.slack_api_url = action.input("slack-api-url") or action.env.get("SHIPYARD_SLACK_API_URL") or ""
+        if self.slack_api_url and not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", self.slack_api_url):
+            raise UserError(f"Input 'slack-api-url' is not an http(s) URL: '{self.slack_api_url}'.",
+                            "leave it empty for Slack's API.", input_name="slack-api-url")
         self.routing_file = action.input("routing-file") or ""
+        for name, value in (("routing-file", self.routing_file), ("state-file", state)):
+            if any(ord(c) < 32 or ord(c) == 127 for c in value):
+                raise UserError(f"Input '{name}' holds a control character.", "give a plain relative path.",
+                                input_name=name)
         self.route = action.boolean("route-runners", False)
         self.variable = action.input("runner-variable") or "SHIPYARD_RUNS_ON"
         if not VARIABLE.fullmatch(self.variable):
@@ -98,10 +109,12 @@ class Inputs:
                             input_name="runner-variable")
         self.self_hosted = action.items("self-hosted-labels")
         self.hosted = action.items("hosted-labels") or ["ubuntu-latest"]
-        for label in self.self_hosted + self.hosted:
-            if not LABEL.fullmatch(label):
-                raise UserError(f"Runner label '{label}' is not a label.", "use labels like `arc-runners`.",
-                                input_name="self-hosted-labels")
+        for name, labels in (("self-hosted-labels", self.self_hosted), ("hosted-labels", self.hosted)):
+            for label in labels:
+                if not LABEL.fullmatch(label):
+                    raise UserError(f"Input '{name}' has '{label}', which is not a runner label.",
+                                    "use labels like `arc-runners`, one per line or comma-separated.",
+                                    input_name=name)
         if self.route and not self.self_hosted:
             raise UserError("Input 'route-runners' is on but 'self-hosted-labels' is empty.",
                             "set `self-hosted-labels:` to the scale set's labels (e.g. `arc-runners`).",
