@@ -60,6 +60,7 @@ def test_one_message_a_month_one_reply_per_threshold_never_twice(
     parent = messages[0]
     assert [r.text.split(" ")[1] for r in parent.replies] == ["50%", "75%"]
     assert all("<!subteam^S0PLATFORM>" in r.text for r in parent.replies)
+    assert all("<!subteam^S0SVC00>" in r.text for r in parent.replies)  # svc-00 is a top repository
     assert parent.metadata == {"event_type": "shipyard_minutes",
                                "event_payload": {"org": "acme", "month": "2026-11", "sent": ["50", "75"]}}
     # a re-run: the message is updated in place, nobody is alerted again

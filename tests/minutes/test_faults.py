@@ -184,3 +184,48 @@ def test_a_past_month_is_reported_without_touching_the_current_state(
     assert exact(past.report, small_org, december)
     assert (tmp_path / STATE).read_bytes() == before
     assert "past month 2026-11" in past.summary
+
+
+def test_a_spent_primary_limit_stops_cleanly(small_org: Org, small: tuple[GitHubActionsDouble, str],
+                                             tmp_path: Path) -> None:
+    double, token = small
+    body = {"message": "API rate limit exceeded for installation ID 1.", "status": "403"}
+    double.inject("status", 403, match=r"/jobs$", count=1, headers={"x-ratelimit-remaining": "0"}, body=body)
+    first = run_guard(double, token, tmp_path, AS_OF)
+    assert first.code == 0, first.out
+    assert first.outputs["complete"] == "false" and "primary rate limit" in first.out
+    second = run_guard(double, token, tmp_path, AS_OF)
+    assert second.outputs["complete"] == "true"
+    assert exact(second.report, small_org)
+
+
+def test_format_json_prints_the_report_as_one_line(small: tuple[GitHubActionsDouble, str], tmp_path: Path) -> None:
+    double, token = small
+    result = run_guard(double, token, tmp_path, AS_OF, format="json")
+    lines = [line for line in result.out.splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert data["org"] == "acme" and data["month"] == "2026-11" and data["waste"]
+    assert data == result.report
+
+
+def test_the_guard_reports_its_own_cost(tmp_path: Path) -> None:
+    import io
+
+    from shipyard.minutes.jobs import SkuTable
+    from shipyard.minutes.stage import _guard_cost
+    from shipyard.minutes.state import State
+    from shipyard.runtime import Action
+
+    state = State("acme", "2026-11")
+    for i in range(3):
+        key = f"acme/.github#{i}"
+        state.runs[key] = ["acme/.github", i, "minutes", ".github/workflows/shipyard-minutes.yml", "schedule",
+                           "main", "a" * 40, 1.0, 1]
+        state.jobs[str(i)] = [key, 1, "guard", "actions_linux", "ubuntu-latest", 100.0, 140.0, "success"]
+    state.runs["acme/svc#9"] = ["acme/svc", 9, "ci", ".github/workflows/ci.yml", "push", "main", "b" * 40, 1.0, 1]
+    state.jobs["9"] = ["acme/svc#9", 1, "test", "actions_linux", "ubuntu-latest", 0.0, 600.0, "success"]
+    env = {"GITHUB_REPOSITORY": "acme/.github",
+           "GITHUB_WORKFLOW_REF": "acme/.github/.github/workflows/shipyard-minutes.yml@refs/heads/main"}
+    cost = _guard_cost(Action(env, io.StringIO()), state, SkuTable(), 0.0, 30)
+    assert cost["minutes"] == 3 and cost["runs"] == 3 and cost["per_month"] == 30
