@@ -167,8 +167,10 @@ class StageRun:
         return [line for line in self.out.splitlines() if line.startswith(("::error", "error: "))]
 
 
-def run_fleet(inputs: dict[str, str], *, api: str, state: Path, now: float = NOW) -> StageRun:
+def run_fleet(inputs: dict[str, str], *, api: str, state: Path, now: float = NOW,
+              env_extra: dict[str, str] | None = None) -> StageRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_"))}
+    env.update(env_extra or {})
     base = {"organization": ORG, "github-api-url": api, "state-dir": str(state), "required-checks": "off"}
     for key, value in {**base, **inputs}.items():
         env["INPUT_" + key.replace("-", "_").upper()] = value

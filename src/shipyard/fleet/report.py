@@ -82,19 +82,16 @@ def digest(previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> lis
     before = {r.get("repository"): r for r in previous if isinstance(r, dict)}
     lines = []
     for r in current:
-        old = before.get(r["repository"])
-        if old is None:
-            if previous:
-                lines.append(f"{r['repository']}: new in the fleet ({r['action']})")
-            continue
-        bits = []
-        if old.get("version") != r["version"] and r["version"]:
+        known = r["repository"] in before
+        old = before.get(r["repository"]) or {}
+        bits = [f"new in the fleet ({r['action']})"] if previous and not known else []
+        if known and old.get("version") != r["version"] and r["version"]:
             bits.append(f"now on {r['version']}" + (f" (was {old.get('version')})" if old.get("version") else ""))
-        if bool(old.get("drift")) != bool(r["drift"]):
+        if known and bool(old.get("drift")) != bool(r["drift"]):
             bits.append("drifted" if r["drift"] else "drift repaired")
         if old.get("pr_status") != r["pr_status"] and r["pr_status"] in ("opened", "updated", "respected"):
             bits.append(f"PR {r['pr_status']}" + (f" {r['pr']}" if r["pr"] else ""))
-        if old.get("action") != r["action"] and not bits:
+        if known and old.get("action") != r["action"] and not bits:
             bits.append(f"{old.get('action')} -> {r['action']}")
         if bits:
             lines.append(f"{r['repository']}: " + ", ".join(bits))
