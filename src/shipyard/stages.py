@@ -23,6 +23,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "postman-publish": ("shipyard.postman.stage", "Publish the service's OpenAPI spec as a Postman collection."),
     "deploy-board": ("shipyard.board.stage", "Render what runs where (git, Argo CD, ECR) as an HTML board."),
     "promote": ("shipyard.promote.stage", "Promote the digests running Healthy in dev to prd as one pull request."),
+    "fleet": ("shipyard.fleet.stage", "Bring every repository of the organisation onto the current pipeline (PRs)."),
     "minutes-guard": ("shipyard.minutes.stage", "Actions minutes of the org: usage, forecast, waste, Slack alerts."),
     "selftest": ("shipyard.selftest", "Check the runtime end to end (used by the start-up benchmark)."),
 }
