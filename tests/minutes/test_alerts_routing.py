@@ -135,3 +135,17 @@ def test_a_deleted_month_message_is_posted_again_without_repeating_thresholds(
     messages = slack.messages()
     assert len(messages) == 1 and messages[0].replies == []
     assert messages[0].metadata["event_payload"]["sent"] == ["50", "75"]
+
+
+def test_a_bad_slack_token_still_routes_then_fails_with_the_fix(
+        small: tuple[GitHubActionsDouble, str], slack: SlackDouble, tmp_path: Path) -> None:
+    double, token = small
+    used = used_minutes(double, token, tmp_path)
+    inputs = {**slack_inputs(slack, tmp_path, used * 1.01), "slack-token": "xoxb-not-a-known-token",
+              "self-hosted-labels": "arc-runners", "route-runners": "true"}
+    result = run_guard(double, token, tmp_path, AS_OF, **inputs)
+    assert result.code == 1
+    assert len(result.errors) == 1 and "invalid_auth" in result.errors[0] and "Fix:" in result.errors[0]
+    assert double.variables["SHIPYARD_RUNS_ON"].value == '"arc-runners"'
+    assert "xoxb-not-a-known-token" not in result.out
+    assert not slack.messages()

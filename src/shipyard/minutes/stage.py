@@ -229,10 +229,16 @@ def run(action: Action) -> None:
         action.warning(f"Runner labels without a SKU, counted 1:1 as 'unmapped': {', '.join(totals.unmapped)}. "
                        f"Fix: {unmapped_fix(totals.unmapped)}", title="minutes-guard: unmapped runner labels")
 
+    deferred: UserError | None = None
     if backfill:
         pass
     elif result.complete:
-        rep.alerts = _alerts(action, inp, state, rep, alerts_mod)
+        try:
+            rep.alerts = _alerts(action, inp, state, rep, alerts_mod)
+        except UserError as exc:  # Slack misconfigured: routing and the report still happen, the run fails after
+            deferred = exc
+            action.warning(f"Slack alert not sent: {exc}")
+            rep.alerts = {"text": f"not sent: {exc.message}"}
         rep.routing = _routing(action, inp, api, state, rep, routing_mod)
         save()
     else:
@@ -257,6 +263,8 @@ def run(action: Action) -> None:
     action.set_output("complete", result.complete)
     action.set_output("guard-minutes", f"{guard['per_month']:.0f}")
     action.set_output("report-file", str(report_file))
+    if deferred is not None:
+        raise deferred
     if result.error is not None:
         raise UserError(f"The scan stopped: {result.stopped}. What was counted is saved ({result.repos_done} of "
                         f"{result.repos_total} repositories done); nothing is counted twice.",
