@@ -60,7 +60,7 @@ a{{color:{p['link'][0]}}}
 input[type=search],select{{font:inherit;padding:4px 6px;border:1px solid #6e7781;border-radius:4px;
   color:{p['page'][0]};background:#fff}}
 .legend{{display:flex;flex-wrap:wrap;gap:6px;margin:0 0 8px;padding:0;list-style:none}}
-.wrap{{overflow-x:auto;border:1px solid #d0d7de;border-radius:6px}}
+.wrap{{position:relative;overflow-x:auto;border:1px solid #d0d7de;border-radius:6px}}
 table{{border-collapse:separate;border-spacing:0;min-width:100%}}
 caption{{text-align:left;padding:8px;font-weight:600}}
 th,td{{border-bottom:1px solid #d0d7de;border-right:1px solid #d0d7de;padding:6px 8px;
@@ -87,7 +87,8 @@ ul.marks{{list-style:none;margin:4px 0 0;padding:0;display:flex;flex-wrap:wrap;g
 details{{font-size:12px;margin-top:4px}}
 details dl{{margin:4px 0;display:grid;grid-template-columns:auto 1fr;gap:2px 8px}}
 details dt{{font-weight:600}} details dd{{margin:0;word-break:break-all}}
-.sr{{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}}
+.sr{{position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;overflow:hidden;clip:rect(0 0 0 0);
+  white-space:nowrap}}
 tr[hidden],th[hidden],td[hidden]{{display:none}}
 @media (max-width:600px){{main{{padding:8px}} td{{min-width:128px}} header h1{{font-size:18px}}}}
 """
