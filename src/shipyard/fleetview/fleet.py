@@ -96,7 +96,13 @@ def app_for(slot: Slot, overlay_path: str, apps_by_path: dict[str, LiveApp], app
     return apps_by_name.get(name)
 
 
-def _repo_of(ref: str) -> tuple[str, str | None, str | None]:
+def _repo_of(ref: str, repository: str = "") -> tuple[str, str | None, str | None]:
+    """(repository, tag, digest) of a live image; when it starts with ``repository`` the rest is split as is, so
+    an odd tag (one with a '/') cannot move the repository boundary."""
+    if repository and (ref == repository or ref.startswith((repository + ":", repository + "@"))):
+        rest = ref[len(repository):]
+        tag_part, _, digest = rest.partition("@")
+        return repository, tag_part[1:] or None, digest or None
     from shipyard.gitops.imageref import split_reference
 
     parsed = split_reference(ref)
@@ -117,7 +123,7 @@ def compare_live(cell: Cell) -> None:
     app = cell.app
     if app is None or image is None:
         return
-    candidates = [ref for ref in app.images if _repo_of(ref)[0] == image.repository]
+    candidates = [ref for ref in app.images if _repo_of(ref, image.repository)[0] == image.repository]
     if not candidates:
         last = image.repository.rsplit("/", 1)[-1]
         candidates = [ref for ref in app.images if _repo_of(ref)[0].rsplit("/", 1)[-1] == last]
@@ -125,7 +131,7 @@ def compare_live(cell: Cell) -> None:
     if not candidates:
         cell.live = "no-live-pod"
         return
-    if any(same_build(image, *_repo_of(ref)[1:]) for ref in candidates):
+    if any(same_build(image, *_repo_of(ref, image.repository)[1:]) for ref in candidates):
         cell.live = "match"
     else:
         cell.live = "drift"
