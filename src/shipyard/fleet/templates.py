@@ -15,8 +15,8 @@ from typing import Any
 from shipyard.runtime import UserError
 
 PREFIX = "shipyard-"
-#: templates that are not a language's service pipeline
-NOT_LANGUAGES = frozenset({"fleet"})
+#: the language templates (shipyard-<key>.yml); the folder also holds fleet-level ones (fleet, minutes, ...)
+LANGUAGE_KEYS = frozenset({"java", "kotlin", "python", "node", "vue", "go", "swift"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def candidates() -> list[Path]:
 
 def find(directory: Path | None = None) -> Path:
     for candidate in [directory] if directory else candidates():
-        if candidate and candidate.is_dir() and any(candidate.glob(f"{PREFIX}*.yml")):
+        if candidate and candidate.is_dir() and any((candidate / f"{PREFIX}{k}.yml").is_file() for k in LANGUAGE_KEYS):
             return candidate
     where = str(directory) if directory else ", ".join(str(c) for c in candidates())
     raise UserError(f"No Shipyard workflow templates (shipyard-<language>.yml) found in {where}.",
@@ -56,7 +56,7 @@ def load(directory: Path | None = None) -> dict[str, Template]:
     out: dict[str, Template] = {}
     for path in sorted(folder.glob(f"{PREFIX}*.yml")):
         key = path.name[len(PREFIX):-len(".yml")]
-        if key in NOT_LANGUAGES:
+        if key not in LANGUAGE_KEYS:
             continue
         text = path.read_text(encoding="utf-8")
         template = Template(key, path, text)
