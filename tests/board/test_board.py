@@ -218,3 +218,13 @@ def test_bad_input_fails_with_one_error_and_writes_nothing(fleet: Fleet, tmp_pat
     assert result.log.count("error:") + result.log.count("::error") == 1
     assert not out.exists()
     assert "pw" not in result.log.replace("pw@", "") or "user:pw" not in result.log
+
+
+def test_ecr_without_credentials_is_a_warning_not_a_crash(fleet: Fleet, tmp_path: Path) -> None:
+    inputs = board_inputs(fleet, tmp_path, **{"aws-access-key-id": "", "aws-secret-access-key": ""})
+    env = {**aws_env(fleet), "AWS_ACCESS_KEY_ID": "", "HOME": str(tmp_path)}
+    result = run_in_process(run, "deploy-board", inputs, env)
+    assert result.code == 0, result.log
+    assert "ECR: ECR could not be read: NoCredentialsError" in result.log
+    markers = json.loads(result.outputs["markers"])
+    assert "critical" not in markers and "missing-image" not in markers and markers["drift"] == 1

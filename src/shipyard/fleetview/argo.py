@@ -62,7 +62,8 @@ def parse_app(doc: dict[str, Any]) -> LiveApp:
     health = as_dict(status.get("health"))
     op = as_dict(status.get("operationState"))
     summary = as_dict(status.get("summary"))
-    images = [str(i) for i in (summary.get("images") or []) if isinstance(i, str)]
+    raw_images = summary.get("images")
+    images = [i for i in raw_images if isinstance(i, str)] if isinstance(raw_images, list) else []
     revs = sync_revisions(status)
     # When did it become healthy? Argo CD >= 2.x stamps health.lastTransitionTime; older ones: the end of the
     # last successful sync is the closest thing (a pod that went unhealthy later shows as not Healthy now).

@@ -72,13 +72,20 @@ def read(action: Action, wanted: Iterable[tuple[str, str]], client_for: Any, wor
     """``wanted``: (repository, digest) pairs; ``client_for(region)`` gives a boto3 ECR client (thread-safe once
     made). Repositories are read ``workers`` at a time."""
     from shipyard.ecr import aws
+    from shipyard.gitops.imageref import DIGEST_RE
 
     groups: dict[EcrRepo, set[str]] = {}
+    bad: dict[tuple[EcrRepo, str], ImageFacts] = {}
     for repository, digest in wanted:
         repo = ecr_repo(repository)
-        if repo is not None and digest:
-            groups.setdefault(repo, set()).add(digest)
+        if repo is None or not digest:
+            continue
+        if DIGEST_RE.fullmatch(digest) is None:  # never sent to AWS: it would only answer InvalidParameter
+            bad[(repo, digest)] = ImageFacts(False, problem="the overlay's digest is not sha256:<hex>")
+            continue
+        groups.setdefault(repo, set()).add(digest)
     view = RegistryView("ok", f"{sum(len(v) for v in groups.values())} digests in {len(groups)} repositories")
+    view.facts.update(bad)
     if not groups:
         view.detail = "no ECR image pinned by digest in the overlays"
         return view
@@ -94,16 +101,20 @@ def read(action: Action, wanted: Iterable[tuple[str, str]], client_for: Any, wor
                 _findings(action, aws, ecr, repo, digest, facts, part)
         return part
 
+    from botocore.exceptions import BotoCoreError, ClientError
+
     ordered = sorted(groups.items(), key=lambda kv: (kv[0].region, kv[0].name))
-    for repo, _ in ordered:  # create the clients up front (botocore's client creation is not thread-safe)
-        client_for(repo.region)
     try:
+        for repo, _ in ordered:  # create the clients up front (botocore's client creation is not thread-safe)
+            client_for(repo.region)
         with ThreadPoolExecutor(max_workers=min(workers, len(ordered))) as pool:
             for part in pool.map(lambda kv: one(*kv), ordered):
                 view.facts.update(part.facts)
                 view.requests += part.requests
     except UserError as exc:
         view.state, view.detail = "error", exc.message + (f" Fix: {exc.fix}" if exc.fix else "")
+    except (BotoCoreError, ClientError) as exc:  # no credentials, a bad endpoint, an unexpected AWS answer
+        view.state, view.detail = "error", f"ECR could not be read: {type(exc).__name__}: {' '.join(str(exc).split())}"
     return view
 
 
