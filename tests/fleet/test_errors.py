@@ -146,3 +146,17 @@ def test_primary_rate_limit_waits_for_the_reset(tmp_path: Path, github: FleetGit
     result = run_fleet({"token": fleet.token, "dry-run": "true"}, api=github.url, state=tmp_path)
     assert result.code == 1
     assert "rate limit is spent" in _one_error(result.out)
+
+
+def test_resource_not_accessible_by_integration_leaves_no_branch(tmp_path: Path, github: FleetGitHubDouble) -> None:
+    small_org(github)
+    pem = app_key(github)
+    github.unaccepted.add("pull_requests")  # reported on the token, refused by GitHub
+    result = run_fleet({"app-id": "4242", "app-private-key": pem}, api=github.url, state=tmp_path)
+    assert result.code == 1
+    error = _one_error(result.out)
+    assert "Resource not accessible by integration" in error and "Pull requests: Read and write" in error
+    assert [f"{e.method} {e.path.rsplit('/', 2)[-2:]} {e.status}" for e in github.transcript if e.method != "GET"
+            and "access_tokens" not in e.path][-1].startswith("DELETE")
+    for repo in github.fleet.values():
+        assert "heads/shipyard/fleet" not in repo.refs and not repo.pulls
