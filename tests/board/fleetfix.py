@@ -279,11 +279,20 @@ def populate_ecr(ecr: Any, moto: Any) -> None:
 
 # ------------------------------------------------------------------------------------------------ GitHub
 class FleetGitHub(GitHubDouble):
-    """The double plus read-only tokens: their PR calls answer 403 like a token without pull-requests: write."""
+    """The double plus tokens without ``pull-requests: write`` (``readonly``: their PR calls answer 403) and tokens
+    of users who may only read the repository (``pull_only``: ``permissions.push`` is false in the repo answer)."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.readonly: set[str] = set()
+        self.pull_only: set[str] = set()
+
+    def _repo_json(self, repo: Any, req: Request) -> dict[str, Any]:
+        data = super()._repo_json(repo, req)
+        token = req.header("authorization").partition(" ")[2].strip()
+        push = token not in self.pull_only
+        data["permissions"] = {"admin": False, "maintain": False, "push": push, "triage": push, "pull": True}
+        return data
 
     def dispatch(self, req: Request) -> tuple[Response, str | None]:
         token = req.header("authorization").partition(" ")[2].strip()

@@ -24,6 +24,12 @@ class World:
     github: FleetGitHub
     moto: MotoServer
     now: float
+    git: GitServer
+
+    def pushes(self) -> list[str]:
+        """receive-pack requests the git server saw for this repository."""
+        name = self.repo.path.name
+        return [r.path for r in self.git.transcript if "git-receive-pack" in r.path and name in r.path]
 
     def inputs(self, **extra: str) -> dict[str, str]:
         inputs = {
@@ -59,7 +65,7 @@ def world(git_server: GitServer, ecr_fleet: MotoServer, monkeypatch: pytest.Monk
     gh.add_repo("acme/config", git_dir=repo.path)
     gh.add_token(login="shipyard-bot", token=repo.token)
     try:
-        yield World(repo, argo, token, gh, ecr_fleet, now)
+        yield World(repo, argo, token, gh, ecr_fleet, now, git_server)
     finally:
         argo.stop()
         gh.stop()

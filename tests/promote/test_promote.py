@@ -194,6 +194,15 @@ def test_token_that_cannot_open_prs_leaves_no_branch(world: World) -> None:
     assert "The token cannot open the pull request: GitHub answered 403" in result.log
     assert f"The branch {BRANCH} this run pushed was deleted again." in result.log
     assert "pull-requests: write" in result.log
+    assert world.pushes()  # it had pushed, then removed its branch
+
+
+def test_read_only_token_is_refused_before_any_push(world: World) -> None:
+    world.github.pull_only.add(world.repo.token)
+    result = promote(world)
+    assert_nothing_written(world, result)
+    assert "The token can read acme/config but not write to it" in result.log
+    assert world.pushes() == []
 
 
 def test_argo_unreachable_refuses_everything(world: World) -> None:
