@@ -355,6 +355,14 @@ class FleetGitHubDouble(GitHubDouble):
             sha = self._store_tree(list(entries.values()))
         return json_response({"sha": sha, "tree": self.trees[sha], "truncated": False}, 201)
 
+    @route("GET", R + r"/git/commits/(?P<sha>[0-9a-f]{40})")
+    def get_commit(self, req: Request) -> Response:
+        found = self.commits.get(req.params["sha"])
+        if self._fleet(req) is None or found is None:
+            return self.not_found(req)
+        return json_response({"sha": req.params["sha"], "message": found["message"], "tree": {"sha": found["tree"]},
+                              "parents": [{"sha": p} for p in found["parents"]]})
+
     @route("POST", R + r"/git/commits")
     def create_commit(self, req: Request) -> Response:
         repo = self._fleet(req)

@@ -159,6 +159,13 @@ def test_new_release_updates_the_open_pr_instead_of_opening_another(tmp_path: Pa
         assert "pipeline-go.yml@v1.5.0" in double.files_at(f"{ORG}/tag-old-0", BRANCH)[".github/workflows/ship.yml"]
         assert repo.pulls[0]["title"] == "Shipyard: upgrade to v1.5.0"
         assert _rows(again.outputs)["tag-old-0"]["pr_status"] == "updated"
+        # a maintainer pushes a fix onto the PR's branch: a later release never overwrites it
+        repo.refs[BRANCH] = double.commit_files(repo.refs[BRANCH], {"extra.txt": "mine\n"}, "fix the build")
+        double.tags["shipyard/shipyard"]["v1.5.1"] = "8" * 40
+        kept = run_fleet({"token": fleet.token}, api=double.url, state=tmp_path, now=NOW + DAY)
+        assert _rows(kept.outputs)["tag-old-0"]["pr_status"] == "kept"
+        assert double.files_at(f"{ORG}/tag-old-0", BRANCH)["extra.txt"] == "mine\n"
+        assert _rows(kept.outputs)["tag-old-1"]["pr_status"] == "updated"
         # the owners close it: the next run respects that
         double.close_pull(f"{ORG}/tag-old-0", 1, NOW + DAY)
         double.tags["shipyard/shipyard"]["v1.6.0"] = "7" * 40

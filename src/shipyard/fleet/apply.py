@@ -33,7 +33,7 @@ WHY = {
 
 @dataclass
 class Outcome:
-    status: str  # opened | updated | unchanged | respected | failed | planned
+    status: str  # opened | updated | unchanged | respected | kept | failed | planned
     url: str = ""
     number: int = 0
     detail: str = ""
@@ -101,6 +101,9 @@ def apply_plan(gh: GitHub, plan: Plan, *, org: str, branch: str, closed_days: in
         m = MARKER.search(str(open_pr.get("body") or ""))
         if m and m.group(1) == plan.digest:
             return Outcome("unchanged", str(open_pr.get("html_url") or ""), int(open_pr["number"]))
+        if not made_by_us(gh, plan, str((open_pr.get("head") or {}).get("sha") or "")):
+            return Outcome("kept", str(open_pr.get("html_url") or ""), int(open_pr["number"]),
+                           "someone else pushed to the PR's branch: not overwritten (close the PR to get a fresh one)")
         if dry_run:
             return Outcome("planned", str(open_pr.get("html_url") or ""), int(open_pr["number"]), "would update")
         sha = commit(gh, plan, latest)
@@ -134,6 +137,20 @@ def apply_plan(gh: GitHub, plan: Plan, *, org: str, branch: str, closed_days: in
     if not isinstance(pr, dict) or "number" not in pr:  # applied but answered 5xx: the look-up found it
         pr = find_open(gh, plan, org, branch) or {}
     return Outcome("opened", str(pr.get("html_url") or ""), int(pr.get("number") or 0))
+
+
+def made_by_us(gh: GitHub, plan: Plan, head: str) -> bool:
+    """The PR branch's head is one fleet commit (ours, on the default branch): safe to replace. A commit
+    someone pushed on top is never overwritten."""
+    if not head:
+        return True
+    try:
+        data = gh.get(f"/repos/{plan.repo.full_name}/git/commits/{head}", conditional=False)
+    except GitHubError as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return str(data.get("message", "")).startswith("Shipyard: ") and len(data.get("parents") or []) == 1
 
 
 def find_open(gh: GitHub, plan: Plan, org: str, branch: str) -> dict[str, Any] | None:
