@@ -59,6 +59,7 @@ class FleetRepo:
     rulesets: dict[int, dict[str, Any]] = field(default_factory=dict)
     protection: dict[str, dict[str, Any]] = field(default_factory=dict)
     block_branch_creation: bool = False  # a ruleset restricts creating branches (the bot has no bypass)
+    truncated_tree: bool = False  # over the recursive listing's limit: GitHub says truncated
 
     @property
     def full_name(self) -> str:
@@ -307,8 +308,10 @@ class FleetGitHubDouble(GitHubDouble):
         else:
             out = [dict(e) for e in entries if "/" not in e["path"]]
             out += [{"path": d, "mode": "040000", "type": "tree", "sha": _sha("dir", d)} for d in dirs if "/" not in d]
+        if repo.truncated_tree:
+            out = out[: len(out) // 2]
         return json_response({"sha": req.params["sha"], "tree": sorted(out, key=lambda e: e["path"]),
-                              "truncated": False})
+                              "truncated": repo.truncated_tree})
 
     @route("GET", R + r"/git/blobs/(?P<sha>[0-9a-f]{40})")
     def get_blob(self, req: Request) -> Response:

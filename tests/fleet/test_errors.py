@@ -160,3 +160,15 @@ def test_resource_not_accessible_by_integration_leaves_no_branch(tmp_path: Path,
             and "access_tokens" not in e.path][-1].startswith("DELETE")
     for repo in github.fleet.values():
         assert "heads/shipyard/fleet" not in repo.refs and not repo.pulls
+
+
+def test_truncated_tree_is_reported_and_left_alone(tmp_path: Path, github: FleetGitHubDouble) -> None:
+    from tests.fleet.conftest import ROOT_FILES
+
+    fleet = small_org(github)
+    github.add_fleet_repo(ORG, "monorepo", {**ROOT_FILES["go"], "a.txt": "a\n", "b.txt": "b\n"}, truncated_tree=True)
+    result = run_fleet({"token": fleet.token}, api=github.url, state=tmp_path)
+    assert result.code == 0, result.out
+    assert "acme/monorepo" in result.out and "too large for one listing" in result.out
+    assert not github.fleet[f"{ORG}/monorepo"].pulls
+    assert github.fleet[f"{ORG}/svc-new"].pulls  # the others went on

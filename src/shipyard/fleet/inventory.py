@@ -12,6 +12,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from shipyard.fleet import detect, drift, refs, templates
 from shipyard.fleet.client import GitHub, GitHubError
@@ -112,6 +113,9 @@ def tree(gh: GitHub, full_name: str, sha: str) -> list[dict[str, Any]]:
         gh.state.touch(key)
         return list(cached["data"])
     data = gh.get(f"/repos/{full_name}/git/trees/{sha}", {"recursive": "1"}, conditional=False)
+    if data.get("truncated"):  # a workflow we did not see could be overwritten: leave the repository alone
+        raise GitHubError(200, "the repository's tree is too large for one listing (truncated): not inventoried",
+                          "GET", f"/repos/{full_name}/git/trees/{sha}")
     entries = [{"path": e.get("path"), "type": e.get("type"), "sha": e.get("sha")}
                for e in data.get("tree") or [] if isinstance(e, dict)]
     gh.state.etags[key] = {"etag": "", "data": entries}
@@ -142,7 +146,7 @@ def scan_repo(gh: GitHub, org: str, data: dict[str, Any], shipyard_repo: str, tp
     if repo.skip:
         return repo
     try:
-        branch = gh.maybe(f"/repos/{repo.full_name}/branches/{repo.default_branch}")
+        branch = gh.maybe(f"/repos/{repo.full_name}/branches/{quote(repo.default_branch, safe='/')}")
         if branch is None:
             repo.skip = "empty repository"
             return repo

@@ -50,7 +50,9 @@ def plan_repo(repo: Repo, tpls: dict[str, templates.Template], releases: refs.Re
         key = TEMPLATE_KEYS.get(repo.language or "")
         if key is None or key not in tpls:
             return Plan(repo, "nothing", "no pipeline, and no language detected from the root files")
-        path = next(p for p in ADOPT_PATHS if p not in repo.paths)
+        path = next((p for p in ADOPT_PATHS if p not in repo.paths), None)
+        if path is None:
+            return Plan(repo, "nothing", f"no Shipyard pipeline, but {' and '.join(ADOPT_PATHS)} exist already")
         text, _ = refs.bump_text(tpls[key].render(repo.default_branch), shipyard_repo, releases)
         return Plan(repo, "adopt", f"no pipeline: the {key} template", {path: (None, text)},
                     [f"add {path} from shipyard-{key}.yml"])
