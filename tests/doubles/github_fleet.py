@@ -313,6 +313,22 @@ class FleetGitHubDouble(GitHubDouble):
         return json_response({"sha": req.params["sha"], "tree": sorted(out, key=lambda e: e["path"]),
                               "truncated": repo.truncated_tree})
 
+    @route("GET", R + r"/contents/(?P<path>.+)")
+    def get_contents(self, req: Request) -> Response:
+        repo = self._fleet(req)
+        if repo is None:
+            return self.not_found(req)
+        ref = req.query.get("ref") or repo.default_branch
+        ref = ref[len("refs/"):] if ref.startswith("refs/") else f"heads/{ref}"
+        commit = repo.refs.get(ref)
+        entry = next((e for e in self.trees[self.commits[commit]["tree"]] if e["path"] == req.params["path"]),
+                     None) if commit else None
+        if entry is None:
+            return self.not_found(req)
+        data = self.blobs[entry["sha"]]
+        return json_response({"type": "file", "path": entry["path"], "sha": entry["sha"], "size": len(data),
+                              "encoding": "base64", "content": base64.encodebytes(data).decode()})
+
     @route("GET", R + r"/git/blobs/(?P<sha>[0-9a-f]{40})")
     def get_blob(self, req: Request) -> Response:
         data = self.blobs.get(req.params["sha"])

@@ -21,7 +21,9 @@ def _checks(summary: str) -> str:
 
 def test_enterprise_org_ruleset_created_once_then_unchanged(tmp_path: Path, github: FleetGitHubDouble) -> None:
     fleet = small_org(github, plan="enterprise")
-    github.add_fleet_repo(ORG, ".github", {"README.md": "org\n"}, visibility="private")
+    github.add_fleet_repo(ORG, ".github", {"README.md": "org\n", ".github/workflows/shipyard-required.yml": (
+        "on: {push: {branches: [main]}}\nconcurrency: {group: x, cancel-in-progress: true}\njobs: {}\n")},
+        visibility="private")
     inputs = {"token": fleet.token, "required-checks": "auto", "required-workflow": WORKFLOW,
               "bypass-actors": "OrganizationAdmin:1\nIntegration:4242:always", "enforcement": "active"}
     plan = run_fleet({**inputs, "dry-run": "true"}, api=github.url, state=tmp_path)
@@ -41,6 +43,8 @@ def test_enterprise_org_ruleset_created_once_then_unchanged(tmp_path: Path, gith
                                         {"actor_id": 4242, "actor_type": "Integration", "bypass_mode": "always"}]
     # the private .github repository cannot serve the public svc-public: said, not hidden
     assert "cannot serve the more visible repositories svc-public" in _checks(first.summary)
+    assert "does not run on pull_request or merge_group" in _checks(first.summary)
+    assert "`cancel-in-progress: true`" in _checks(first.summary)
     writes = len([e for e in github.transcript if e.method in ("POST", "PUT") and "rulesets" in e.path])
     again = run_fleet(inputs, api=github.url, state=tmp_path)
     assert "| acme | unchanged |" in _checks(again.summary)

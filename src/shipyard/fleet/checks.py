@@ -133,6 +133,7 @@ def org_ruleset(gh: GitHub, org: str, repos: list[Repo], workflow: tuple[str, st
     if not bypass:
         results.append(CheckResult(org, "warning", "no bypass actors: nobody (not even this App) can bypass the "
                                    "rule; set `bypass-actors` (e.g. OrganizationAdmin:1)"))
+    results += source_workflow_warnings(gh, org, source_full, path, ref)
     if not targets:
         return [*results, CheckResult(org, "skipped", "no repository runs the pipeline yet")]
     rule_ref: dict[str, Any] = {"repository_id": int(source["id"]), "path": path}
@@ -151,6 +152,36 @@ def org_ruleset(gh: GitHub, org: str, repos: list[Repo], workflow: tuple[str, st
                                    f"organisation rulesets: {exc.message} (they need GitHub Enterprise Cloud and "
                                    "the App's `Organization administration: write`)"))
     return results
+
+
+def source_workflow_warnings(gh: GitHub, org: str, source_full: str, path: str, ref: str | None) -> list[CheckResult]:
+    """The documented pitfalls of the required workflow itself: it must exist, run on pull_request or
+    merge_group (its filters are ignored there) and not cancel runs in progress."""
+    import base64
+
+    from shipyard.fleet.templates import load_workflow
+
+    params = {"ref": ref} if ref else None
+    found = gh.maybe(f"/repos/{source_full}/contents/{path}", params)
+    if not isinstance(found, dict):
+        return [CheckResult(org, "warning", f"{source_full}:{path} does not exist"
+                            + (f" at {ref}" if ref else "") + ": the rule would wait for a check that never runs")]
+    try:
+        doc = load_workflow(base64.b64decode(str(found.get("content", ""))).decode("utf-8", errors="replace"))
+    except Exception:  # any parse problem is the same warning
+        return [CheckResult(org, "warning", f"{source_full}:{path} does not parse")]
+    doc = doc if isinstance(doc, dict) else {}
+    on = doc.get("on", doc.get(True))
+    events = set(on) if isinstance(on, (dict, list)) else {on}
+    out = []
+    if not events & {"pull_request", "pull_request_target", "merge_group"}:
+        out.append(CheckResult(org, "warning", f"{source_full}:{path} does not run on pull_request or merge_group: "
+                               "a required workflow only runs on those events (stuck on 'waiting for status')"))
+    text = json.dumps(doc, default=str)
+    if '"cancel-in-progress": true' in text:
+        out.append(CheckResult(org, "warning", f"{source_full}:{path} uses `cancel-in-progress: true`, which "
+                               "required workflows do not support"))
+    return out
 
 
 def repo_ruleset(gh: GitHub, repo: Repo, check: str, bypass: list[dict[str, Any]], enforcement: str,
