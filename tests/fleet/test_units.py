@@ -77,3 +77,14 @@ def test_repair_keeps_comments_and_own_values_and_is_then_clean() -> None:
     assert fixed.startswith("# Shipyard: build and deploy this Go service.")
     assert drift.compare(templates.load_workflow(fixed), templates.load_workflow(tpl), REPO) == []
     assert repair.repair(fixed, tpl, REPO) == fixed  # idempotent
+
+
+def test_alias_bombs_and_huge_files_do_not_parse() -> None:
+    import yaml
+
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(20))
+    with pytest.raises(yaml.YAMLError, match="more than 100 YAML aliases"):
+        templates.load_workflow(bomb)
+    with pytest.raises(yaml.YAMLError, match="larger than 512 KiB"):
+        templates.load_workflow("# x\n" * 200_000)

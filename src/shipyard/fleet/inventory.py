@@ -183,7 +183,8 @@ def read_workflow(gh: GitHub, repo: Repo, path: str, sha: str, shipyard_repo: st
     except Exception as exc:  # yaml.YAMLError and friends: reported for this repository only
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        wf.error = f"{path} does not parse ({where}{getattr(exc, 'problem', None) or type(exc).__name__})"
+        why = getattr(exc, "problem", None) or str(exc)[:200] or type(exc).__name__
+        wf.error = f"{path} does not parse ({where}{why})"
         return wf
     job = drift.pipeline_job(doc, shipyard_repo)
     if job is None:

@@ -7,6 +7,7 @@ does not parse stops the run before anything is read from the fleet.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,12 +85,25 @@ def parse(text: str, where: str) -> Any:
                         input_name="templates", title="template does not parse") from None
 
 
+MAX_ALIASES = 100
+MAX_BYTES = 512 * 1024
+
+
+@functools.lru_cache(maxsize=1)
 def _loader() -> Any:
-    """A SafeLoader that reads ``on`` as the string it is in a workflow (YAML 1.1 would say True)."""
+    """A SafeLoader that reads ``on`` as the string it is in a workflow (YAML 1.1 would say True) and refuses
+    alias bombs (a few lines that expand to gigabytes when walked)."""
     import yaml
 
     class WorkflowLoader(yaml.SafeLoader):
-        pass
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_ALIASES} YAML aliases")
+            return super().compose_node(parent, index)
 
     resolvers = {k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
                  for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
@@ -104,5 +118,8 @@ def _loader() -> Any:
 def load_workflow(text: str) -> Any:
     """Parse a repository's workflow file (raises yaml.YAMLError)."""
     import yaml
+
+    if len(text) > MAX_BYTES:
+        raise yaml.YAMLError(f"larger than {MAX_BYTES // 1024} KiB")
 
     return yaml.load(text, Loader=_loader())  # noqa: S506 - SafeLoader subclass
