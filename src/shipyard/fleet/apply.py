@@ -56,11 +56,12 @@ def body(plan: Plan, latest: str | None) -> str:
     if len(diff) > BODY_LIMIT:
         diff = diff[:BODY_LIMIT] + "\n… (diff clipped)\n"
     changes = "\n".join(f"- {c}" for c in plan.changes) or "- (no change listed)"
+    fence = "`" * max(3, max((len(m) for m in re.findall(r"`{3,}", diff)), default=0) + 1)
     return (f"{WHY.get(plan.action, plan.reason)}\n\n### What changes\n{changes}\n\n"
             f"### Why\n{plan.reason}" + (f" (latest Shipyard release: {latest})" if latest else "") + ".\n\n"
             "Close this pull request to opt out for a while; add the topic `shipyard-opt-out` (or `fleet: "
             "{opt-out: true}` in `.shipyard.yml`) to opt out for good.\n\n"
-            f"### Diff\n```diff\n{diff}```\n\n<!-- shipyard-fleet digest={plan.digest} -->\n")
+            f"### Diff\n{fence}diff\n{diff}{fence}\n\n<!-- shipyard-fleet digest={plan.digest} -->\n")
 
 
 def _parse_time(value: Any) -> datetime | None:

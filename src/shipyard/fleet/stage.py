@@ -226,12 +226,16 @@ def _slack(action: Action, cfg: dict[str, Any], org: str, lines: list[str]) -> N
     from shipyard.slack.api import SlackApi
 
     text = f"Shipyard fleet ({org}): {len(lines)} change(s) since the last run\n" + "\n".join(
-        f"• {line}" for line in lines[:50]) + ("\n…" if len(lines) > 50 else "")
+        f"• {_slack_escape(line)}" for line in lines[:50]) + ("\n…" if len(lines) > 50 else "")
     try:
         SlackApi(cfg["slack_token"], base_url=action.env.get("SHIPYARD_SLACK_API_URL") or
                  "https://slack.com/api/").post(cfg["slack_channel"], text)
     except Exception as exc:
         action.warning(f"Slack digest not sent: {exc}")
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def main() -> int:
