@@ -172,3 +172,14 @@ def test_truncated_tree_is_reported_and_left_alone(tmp_path: Path, github: Fleet
     assert "acme/monorepo" in result.out and "too large for one listing" in result.out
     assert not github.fleet[f"{ORG}/monorepo"].pulls
     assert github.fleet[f"{ORG}/svc-new"].pulls  # the others went on
+
+
+def test_bad_token_and_unknown_shipyard_repository(tmp_path: Path, github: FleetGitHubDouble) -> None:
+    fleet = small_org(github)
+    result = run_fleet({"token": "ghp_" + "0" * 36}, api=github.url, state=tmp_path)
+    assert result.code == 1
+    assert "GitHub refused the credential (Bad credentials)" in _one_error(result.out)
+    result = run_fleet({"token": fleet.token, "shipyard-repository": "acme/nope"}, api=github.url, state=tmp_path)
+    assert result.code == 1
+    assert "Cannot read the tags of 'acme/nope'" in _one_error(result.out)
+    assert _applied(github) == []

@@ -68,9 +68,17 @@ def list_repos(gh: GitHub, org: str) -> list[dict[str, Any]]:
     try:
         return list(gh.paginate(f"/orgs/{org}/repos", {"type": "all", "sort": "full_name"}))
     except GitHubError as exc:
-        if exc.status == 404:
-            from shipyard.runtime import UserError
+        from shipyard.runtime import UserError
 
+        if exc.status == 401:
+            raise UserError(f"GitHub refused the credential ({exc.message}).",
+                            "pass a valid token (not expired or revoked) in `token`, or check `app-id` and "
+                            "`app-private-key`.", input_name="token") from None
+        if exc.status == 403:
+            raise UserError(f"GitHub refused to list the repositories of '{org}' ({exc.message}).",
+                            "authorise the token for the organisation's SAML single sign-on, or install the GitHub "
+                            "App on the organisation with access to all repositories.", input_name="token") from None
+        if exc.status == 404:
             raise UserError(f"GitHub organisation '{org}' was not found (or the credential cannot see it).",
                             "check the `organization` input (the login in github.com/<org>) and that the token or "
                             "GitHub App installation belongs to that organisation.",

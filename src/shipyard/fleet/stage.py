@@ -110,8 +110,7 @@ def run(action: Action, *, now: Callable[[], float] = time.time) -> None:
     with action.group(f"Inventory of {org}"):
         listing = inventory.list_repos(gh, org)
         auth.check_token_scopes(gh.scopes, writes=not dry_run)
-        tags = {str(t.get("name")): str((t.get("commit") or {}).get("sha") or "")
-                for t in gh.paginate(f"/repos/{shipyard_repo}/tags")}
+        tags = _release_tags(gh, shipyard_repo)
         releases = refs.Releases(tags)
         repos = []
         for data in listing:
@@ -178,6 +177,20 @@ def run(action: Action, *, now: Callable[[], float] = time.time) -> None:
     errors = [r for r in rows if r["action"] == "error" or r["pr_status"] == "failed"]
     for r in errors:
         action.warning(f"{r['repository']}: {r['reason'] if r['action'] == 'error' else r['pr_detail']}")
+
+
+def _release_tags(gh: Any, shipyard_repo: str) -> dict[str, str]:
+    from shipyard.fleet.client import GitHubError
+
+    try:
+        return {str(t.get("name")): str((t.get("commit") or {}).get("sha") or "")
+                for t in gh.paginate(f"/repos/{shipyard_repo}/tags")}
+    except GitHubError as exc:
+        if exc.status in (403, 404):
+            raise UserError(f"Cannot read the tags of '{shipyard_repo}' ({exc.message}).",
+                            "set `shipyard-repository` to where Shipyard's actions live (OWNER/NAME) and make sure "
+                            "the credential can read it.", input_name="shipyard-repository") from None
+        raise
 
 
 def _explain(exc: Any) -> str:
