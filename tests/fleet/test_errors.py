@@ -183,3 +183,15 @@ def test_bad_token_and_unknown_shipyard_repository(tmp_path: Path, github: Fleet
     assert result.code == 1
     assert "Cannot read the tags of 'acme/nope'" in _one_error(result.out)
     assert _applied(github) == []
+
+
+def test_a_repository_github_does_not_answer_is_reported_and_the_run_goes_on(tmp_path: Path,
+                                                                            github: FleetGitHubDouble) -> None:
+    fleet = small_org(github)
+    github.inject("status", 502, match=r"GET /repos/acme/svc-ok/branches/main", count=20)
+    github.inject("status", 503, match=r"POST /repos/acme/svc-old/git/trees", count=20)
+    result = run_fleet({"token": fleet.token}, api=github.url, state=tmp_path)
+    assert result.code == 0, result.out
+    assert "error: GET /repos/acme/svc-ok/branches/main: HTTP 502" in result.summary
+    assert github.fleet[f"{ORG}/svc-new"].pulls  # the others went on
+    assert not github.fleet[f"{ORG}/svc-old"].pulls and "heads/shipyard/fleet" not in github.fleet[f"{ORG}/svc-old"].refs

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from shipyard.fleet import detect, drift, refs, templates
 from shipyard.fleet.client import GitHub, GitHubError
+from shipyard.runtime import TransientError
 
 OPT_OUT_TOPIC = "shipyard-opt-out"
 OPT_OUT_FILES = (".shipyard.yml", ".shipyard.yaml")
@@ -67,6 +68,12 @@ class Repo:
 def list_repos(gh: GitHub, org: str) -> list[dict[str, Any]]:
     try:
         return list(gh.paginate(f"/orgs/{org}/repos", {"type": "all", "sort": "full_name"}))
+    except TransientError as exc:
+        from shipyard.runtime import UserError
+
+        raise UserError(f"GitHub did not answer the repository listing ({exc}).",
+                        "run again later (see https://www.githubstatus.com), or check `github-api-url`.",
+                        input_name="github-api-url", title="GitHub unavailable") from None
     except GitHubError as exc:
         from shipyard.runtime import UserError
 
@@ -176,7 +183,7 @@ def scan_repo(gh: GitHub, org: str, data: dict[str, Any], shipyard_repo: str, tp
         for path in sorted(p for p, e in by_path.items() if e.get("type") == "blob" and WORKFLOW.fullmatch(p)):
             repo.workflows.append(read_workflow(gh, repo, path, str(by_path[path]["sha"]), shipyard_repo, tpls,
                                                 releases))
-    except GitHubError as exc:
+    except (GitHubError, TransientError) as exc:
         repo.error = str(exc)
     return repo
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shipyard.runtime import Action, UserError
+from shipyard.runtime import Action, TransientError, UserError
 
 ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 REPO = re.compile(r"[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}")
@@ -139,6 +139,9 @@ def run(action: Action, *, now: Callable[[], float] = time.time) -> None:
                 action.warning(f"{plan.repo.full_name}: {outcome.detail}")
             except PermissionProblem:
                 raise
+            except TransientError as exc:
+                outcome = Outcome("failed", detail=f"GitHub did not answer: {exc}")
+                action.warning(f"{plan.repo.full_name}: {outcome.detail}")
             outcomes[plan.repo.full_name] = outcome
             action.info(f"{plan.repo.full_name}: {plan.action} -> {outcome.status} {outcome.url}".rstrip())
     rows = [report.row(p, outcomes.get(p.repo.full_name), releases) for p in plans]
