@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
@@ -15,6 +16,11 @@ from shipyard.stages import STAGES
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import action_docs  # noqa: E402
+import gen_workflows  # noqa: E402
+
+from shipyard import cli, spec  # noqa: E402
+from shipyard.runtime import Action, run_stage  # noqa: E402
+from shipyard.specs import pipeline as root_spec  # noqa: E402
 
 ACTION_DIRS = sorted(p.parent for p in (ROOT / "actions").glob("*/action.yml"))
 KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -45,9 +51,9 @@ def test_every_input_is_kebab_case_described_and_forwarded_through_env(folder: P
     inputs = meta.get("inputs") or {}
     step = next(s for s in meta["runs"]["steps"] if "scripts/shipyard" in str(s.get("run", "")))
     env = step.get("env") or {}
-    for name, spec in inputs.items():
+    for name, item in inputs.items():
         assert KEBAB.match(name), f"input {name} is not kebab-case"
-        assert (spec or {}).get("description"), f"input {name} has no description"
+        assert (item or {}).get("description"), f"input {name} has no description"
         var = "INPUT_" + name.replace("-", "_").upper()
         assert env.get(var) == f"${{{{ inputs.{name} }}}}", f"input {name} is not forwarded as {var}"
     forwarded = {k for k in env if k.startswith("INPUT_")}
@@ -63,10 +69,10 @@ def test_no_expression_inside_run_scripts(folder: Path) -> None:
 
 @pytest.mark.parametrize("folder", ACTION_DIRS, ids=ids)
 def test_outputs_come_from_the_stage_step(folder: Path) -> None:
-    for name, spec in (load(folder).get("outputs") or {}).items():
+    for name, item in (load(folder).get("outputs") or {}).items():
         assert KEBAB.match(name), f"output {name} is not kebab-case"
-        assert spec.get("description"), f"output {name} has no description"
-        assert re.fullmatch(r"\$\{\{ steps\.[a-z-]+\.outputs\.[a-z0-9-]+ \}\}", spec["value"]), spec["value"]
+        assert item.get("description"), f"output {name} has no description"
+        assert re.fullmatch(r"\$\{\{ steps\.[a-z-]+\.outputs\.[a-z0-9-]+ \}\}", item["value"]), item["value"]
 
 
 @pytest.mark.parametrize("folder", ACTION_DIRS, ids=ids)
@@ -79,4 +85,76 @@ def test_readme_tables_match_action_yml(folder: Path) -> None:
 
 def test_every_registered_stage_has_an_action_folder_or_is_internal() -> None:
     folders = {p.name for p in ACTION_DIRS}
-    assert set(STAGES) <= folders | {"selftest"}
+    assert set(STAGES) <= folders | {"selftest", "plan"}
+
+
+# ------------------------------------------------------------------ one declaration per stage (shipyard.specs)
+DECLARED = sorted(name for name in STAGES if spec.load(name) is not None)
+
+
+def test_the_pipeline_stages_are_declared() -> None:
+    assert {"slack-notify", "build", "ecr-push", "gitops-update", "argocd-wait", "bitbucket-mirror",
+            "postman-publish", "plan"} <= set(DECLARED)
+
+
+@pytest.mark.parametrize("name", [n for n in DECLARED if n != "plan"])
+def test_the_converter_keeps_every_input_description_and_default(name: str) -> None:
+    """bootstrap(action.yml) -> declaration -> action.yml is the identity: nothing is lost in the conversion."""
+    declared = spec.load(name)
+    assert declared is not None
+    text = (ROOT / "actions" / name / "action.yml").read_text(encoding="utf-8")
+    source = spec.bootstrap(name, yaml.safe_load(text), keep=declared)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<{name}>", "exec"), namespace)  # noqa: S102 - our own generated source
+    assert namespace["STAGE"] == declared
+    assert spec.render_action(namespace["STAGE"], gen_workflows.action_header(name)) == text
+
+
+def test_empty_inputs_get_the_declared_defaults_whichever_way_the_stage_is_called() -> None:
+    slack = spec.load("slack-notify")
+    assert slack is not None
+    env = {"INPUT_MENTIONS": "", "INPUT_THREAD_DETAILS": "false"}
+    spec.fill_defaults(slack, env)
+    assert env["INPUT_MENTIONS"] == "true" and env["INPUT_THREAD_DETAILS"] == "false"
+    assert env["INPUT_RERUN_LOOKBACK_HOURS"] == "168"
+    mirror = spec.load("bitbucket-mirror")
+    assert mirror is not None
+    spec.fill_defaults(mirror, env)
+    assert "INPUT_SOURCE_TOKEN" not in env  # ${{ github.token }} exists only on a runner
+
+
+def test_the_root_action_offers_each_stage_input_with_the_stage_default() -> None:
+    root = load(ROOT)
+    shared = {i.name for i in root_spec.SHARED}
+    for step in root_spec.STEPS:
+        stage = spec.load(step.stage)
+        assert stage is not None
+        for item in stage.inputs:
+            if item.root and item.root not in shared and item.name not in step.with_:
+                offered = root["inputs"][item.root]
+                assert offered.get("default", "") == item.default, (step.stage, item.name)
+                assert offered["description"] in {i.description for s in DECLARED
+                                                  for i in spec.load(s).inputs if i.root == item.root}  # type: ignore[union-attr]
+    # the one that used to differ: private repositories mirror by default from the root action too
+    assert root["inputs"]["bitbucket-source-token"]["default"] == "${{ github.token }}"
+
+
+def test_inputs_are_read_and_checked_before_the_stage_runs() -> None:
+    calls: list[str] = []
+    slack = spec.load("slack-notify")
+    assert slack is not None
+    stage = cli.checked(slack, lambda action: calls.append("ran"))
+    out = io.StringIO()
+    assert run_stage(stage, Action({"INPUT_EVENT": "start", "INPUT_MENTIONS": "maybe"}, out)) == 1
+    assert calls == [] and "Input 'mentions' must be true or false" in out.getvalue()
+    assert run_stage(stage, Action({"INPUT_EVENT": "start", "INPUT_TOKEN": "xoxb-secret-1"}, out)) == 0
+    assert calls == ["ran"]
+
+
+def test_a_stage_without_a_declaration_is_reported_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    missing = gen_workflows.undeclared()
+    gen_workflows.main(["--check"])
+    err = capsys.readouterr().err
+    for name in missing:
+        assert f"actions/{name}/action.yml has no declaration yet" in err
+        assert f"actions/{name}/action.yml is out of date" not in err

@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
-TEMPLATES = ROOT / ".github" / "workflow-templates"
+TEMPLATES = ROOT / "workflow-templates"
 sys.path.insert(0, str(ROOT / "scripts"))
 import gen_workflows  # noqa: E402
 

@@ -2,19 +2,20 @@
 
 Each ``--kebab-name value`` becomes ``INPUT_KEBAB_NAME`` for the stage, exactly as ``action.yml`` passes it
 through ``env:``; variables already in the environment work too. ``--dry-run`` is the ``dry-run`` input.
-The action metadata (input names, descriptions, defaults) is read from ``actions/<stage>/action.yml`` only
-when options are given or help is asked for, so an action step pays nothing for it.
+Input names, descriptions and defaults come from the stage's declaration (``shipyard.specs``; the action.yml
+for a stage not declared yet). An empty input gets its declared default, whichever way the stage is called
+(stage action, root action, CLI), and every input is read and checked once before the stage starts.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard import __version__
+from shipyard import __version__, spec
 from shipyard.runtime import Action, env_name, run_stage
 from shipyard.stages import STAGES, load
 
@@ -32,6 +33,14 @@ def actions_dir() -> Path | None:
 
 
 def action_metadata(stage: str) -> dict[str, Any]:
+    """The stage's inputs and outputs: from its declaration (``shipyard.specs``), else its action.yml."""
+    declared = spec.load(stage)
+    if declared is not None:
+        return {
+            "inputs": {i.name: {"description": i.description, "required": i.required,
+                                **({} if i.required else {"default": i.default})} for i in declared.inputs},
+            "outputs": {o.name: {"description": o.description} for o in declared.outputs},
+        }
     folder = actions_dir()
     path = folder / stage / "action.yml" if folder else None
     if path is None or not path.is_file():
@@ -132,6 +141,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     env = dict(os.environ)
     env.update(overrides)
+    declared = spec.load(stage)
+    if declared is not None:
+        spec.fill_defaults(declared, env)  # the same defaults as the stage's action.yml
     action = Action(env)
     run = load(stage)
-    return run_stage(run, action, name=stage)
+    return run_stage(run if declared is None else checked(declared, run), action, name=stage)
+
+
+def checked(declared: spec.Stage, run: Callable[[Action], None]) -> Callable[[Action], None]:
+    """The stage, after one read of every declared input: secrets masked, booleans and allowed values checked
+    before the stage does anything."""
+
+    def stage(action: Action) -> None:
+        inputs = declared.read(action.env)
+        for value in inputs.secrets():
+            action.mask(value)
+        run(action)
+
+    return stage

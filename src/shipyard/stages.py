@@ -25,6 +25,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "promote": ("shipyard.promote.stage", "Promote the digests running Healthy in dev to prd as one pull request."),
     "fleet": ("shipyard.fleet.stage", "Bring every repository of the organisation onto the current pipeline (PRs)."),
     "minutes-guard": ("shipyard.minutes.stage", "Actions minutes of the org: usage, forecast, waste, Slack alerts."),
+    "plan": ("shipyard.plan", "Decide which pipeline stages run, the GitOps mode and default paths (root action)."),
     "selftest": ("shipyard.selftest", "Check the runtime end to end (used by the start-up benchmark)."),
 }
 
