@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every lint the test command runs: ruff, mypy, check-jsonschema (GitHub's built-in schemas), actionlint,
-# zizmor --offline, shellcheck, and the generated README tables. Exit 1 when any of them finds something.
+# zizmor --offline, shellcheck, the files generated from the stage declarations and the README tables. Exit 1 when any of them finds something.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +32,7 @@ fi
 step "zizmor --offline" zizmor --offline --no-progress --min-severity low --config .github/zizmor.yml .github/workflows action.yml actions
 step "shellcheck" shellcheck -x "${shells[@]}"
 step "shellcheck: run: blocks" python3 scripts/check_run_blocks.py
+step "generated files (src/shipyard/specs)" python3 scripts/gen_workflows.py --check
 step "action README tables" python3 scripts/action_docs.py --check
 
 if [ "${#failed[@]}" -gt 0 ]; then
