@@ -45,10 +45,32 @@ def test_generated_workflows_and_templates_are_current() -> None:
     assert gen_workflows.main(["--check"]) == 0, "run python scripts/gen_workflows.py"
 
 
-@pytest.mark.parametrize("path,ref,rest", all_uses(), ids=lambda v: str(v)[-40:] if isinstance(v, Path) else None)
+def _own(ref: str) -> bool:
+    return ref.startswith("./") or ref.startswith("shipyard/shipyard")
+
+
+THIRD_PARTY = [u for u in all_uses() if not _own(u[1])]
+
+
+def test_every_uses_is_either_third_party_or_ours() -> None:
+    ours = sorted({(p.relative_to(ROOT).as_posix(), ref) for p, ref, _ in all_uses() if _own(ref)})
+    # our own references: the root action from pipeline.yml, the wrappers' call of pipeline.yml, the selftest
+    # workflow's local action, and the templates' call of a wrapper or stage (the service pins it, usually to a
+    # release SHA)
+    unexpected = [
+        (path, ref) for path, ref in ours
+        if not ((ref == "shipyard/shipyard@v1" and path == ".github/workflows/pipeline.yml")
+                or (ref == "./.github/workflows/pipeline.yml" and path.startswith(".github/workflows/pipeline-"))
+                or (ref.startswith("./actions/") and path.startswith(".github/workflows/"))
+                or (re.fullmatch(r"shipyard/shipyard/(\.github/workflows/pipeline-[a-z]+\.yml|actions/[a-z-]+)@v1", ref)
+                    and path.startswith("workflow-templates/")))
+    ]
+    assert ours and not unexpected, unexpected
+    assert len(THIRD_PARTY) >= 2
+
+
+@pytest.mark.parametrize("path,ref,rest", THIRD_PARTY, ids=lambda v: str(v)[-40:] if isinstance(v, Path) else None)
 def test_third_party_actions_are_pinned_by_sha_with_a_version_comment(path: Path, ref: str, rest: str) -> None:
-    if ref.startswith("./") or ref.startswith("shipyard/shipyard"):
-        return
     assert SHA_PIN.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
     assert re.search(r"#\s*v\d+(\.\d+)*", rest), f"{path.name}: {ref} has no '# vX.Y.Z' comment"
 
@@ -85,6 +107,26 @@ def test_pipeline_workflow_passes_only_root_action_inputs() -> None:
     assert step["uses"] == "shipyard/shipyard@v1"
     unknown = set(step["with"]) - root_inputs
     assert not unknown, f"pipeline.yml passes inputs the root action does not have: {unknown}"
+    # and every root-action input is reachable from the reusable workflows (issue 13: 28 were not)
+    assert set(step["with"]) == root_inputs
+
+
+def test_private_repositories_mirror_by_default_through_the_reusable_workflow() -> None:
+    doc = load(WORKFLOWS / "pipeline.yml")
+    step = next(s for s in doc["jobs"]["ship"]["steps"] if s.get("id") == "pipeline")
+    assert step["with"]["bitbucket-source-token"] == "${{ secrets.BITBUCKET_SOURCE_TOKEN || github.token }}"
+    call = doc["on"]["workflow_call"]
+    assert {"bitbucket-username", "bitbucket-auth", "container-image"} <= set(call["inputs"])
+    assert call["inputs"]["container-image"]["default"] == ""
+    assert doc["jobs"]["ship"]["container"] == {"image": "${{ inputs.container-image }}"}
+
+
+@pytest.mark.parametrize("path", [WORKFLOWS / f"pipeline-{lang.key}.yml" for lang in gen_workflows.LANGUAGES]
+                         + [WORKFLOWS / "pipeline.yml"] + [TEMPLATES / f"shipyard-{lang.key}.yml" for lang in gen_workflows.LANGUAGES],
+                         ids=lambda p: p.name)
+def test_id_token_write_says_why(path: Path) -> None:
+    lines = [line for line in path.read_text().splitlines() if re.match(r"\s*id-token: write", line)]
+    assert lines and all("# GitHub OIDC for the ECR role" in line for line in lines), lines
 
 
 @pytest.mark.parametrize("lang", gen_workflows.LANGUAGES, ids=lambda lang: lang.key)
@@ -111,7 +153,10 @@ def test_template_file_patterns_match_the_examples(lang_key: str, example: str) 
     assert any(re.search(pattern, n) for pattern in props["filePatterns"] for n in names), (lang_key, names)
 
 
-@pytest.mark.parametrize("path", sorted(TEMPLATES.glob("*.yml")), ids=lambda p: p.name)
+LANGUAGE_TEMPLATES = [TEMPLATES / f"shipyard-{lang.key}.yml" for lang in gen_workflows.LANGUAGES]
+
+
+@pytest.mark.parametrize("path", LANGUAGE_TEMPLATES, ids=lambda p: p.name)
 def test_templates_render_like_github_and_validate(path: Path, tmp_path: Path) -> None:
     rendered = path.read_text().replace("$default-branch", "main")
     out = tmp_path / path.name

@@ -102,7 +102,6 @@ STAGE = Stage(
                 'Build secrets, `ID=ENV_VAR` one per line: the variable (set with `env:` on this step) is mounted '
                 'as secret ID (`RUN --mount=type=secret,id=ID`), never an argument or a layer.'
             ),
-            secret=True,
             root='secret-envs',
         ),
         Input('target', 'Dockerfile stage to build.'),
