@@ -1,5 +1,5 @@
 """End to end: the root action (the whole pipeline) under act on the example service, against the local stack --
-the same code as ``bash scripts/demo.sh`` (scripts/demo.py). Every fact is read back from the service that
+the same code as ``bash scripts/demo.sh`` (the harness in tests/pipeline/demo.py). Every fact is read back from the service that
 received it (Slack double, registry, moto, config repo, ArgoCD double, Bitbucket's git side, Postman double).
 
 Three runs share one stack: a first deploy, the same commit again (skips and no-ops), and a new commit whose
@@ -7,27 +7,14 @@ image fails the scan gate."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.stack.act import ROOT, ActRunner
+from tests.pipeline import demo as demo_mod
+from tests.stack.act import ActRunner
 
-
-def _load_demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("shipyard_demo", ROOT / "scripts" / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["shipyard_demo"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_mod = _load_demo()
 Demo, Facts, PipelineRun = demo_mod.Demo, demo_mod.Facts, demo_mod.PipelineRun
 SERVICE, CLUSTERS, APPS = demo_mod.SERVICE, demo_mod.CLUSTERS, demo_mod.APPS
 ECR_HOST = demo_mod.ECR_HOST
