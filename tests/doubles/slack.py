@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.doubles.base import DoubleServer, Fault, RateLimiter, Request, Response, json_response, route
@@ -47,6 +51,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
     "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     "conversations.list": ("channels:read", "groups:read"),
     "auth.test": (),
 }
@@ -126,6 +131,7 @@ class SlackDouble(DoubleServer):
         with self.lock:
             self.transcript.clear()
             self.faults.clear()
+            self.resets: list[list[Any]] = []  # [regex on "METHOD /path", count]
         self.tokens: dict[str, Token] = {BOT_TOKEN: Token()}
         self.channels: dict[str, Channel] = {}
         self.webhooks: dict[str, str] = {}  # path -> channel id
@@ -136,6 +142,49 @@ class SlackDouble(DoubleServer):
         self.add_channel("C0ARCHIVE1", "old-deploys", archived=True)
         self.add_channel("G0PRIVATE1", "secret-deploys", private=True)
         self.add_webhook("/services/T0TEAM/B0HOOK/abcdefghijklmnopqrstuvwx", "C0DEPLOYS1")
+
+    # ------------------------------------------------------------ faults
+    def inject_reset(self, match: str | None = None, count: int = 1) -> None:
+        """The next ``count`` matching requests are read and then answered with a TCP reset (nothing applied)."""
+        with self.lock:
+            self.resets.append([match, count])
+
+    def _take_reset(self, method: str, path: str) -> bool:
+        key = f"{method} {path}"
+        with self.lock:
+            for item in self.resets:
+                if item[1] > 0 and (item[0] is None or re.search(item[0], key)):
+                    item[1] -= 1
+                    return True
+        return False
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler_class()
+        double = self
+
+        class _Resetting(base):  # type: ignore[valid-type,misc]
+            def _handle(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if double._take_reset(self.command, path):
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if length:
+                        self.rfile.read(length)
+                    double._record_reset(self.command, path)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                super()._handle()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+        return _Resetting
+
+    def _record_reset(self, method: str, path: str) -> None:
+        from tests.doubles.base import Exchange
+
+        with self.lock:
+            self.transcript.append(Exchange(method, path, {}, {}, None, 0, None, "reset", time.time()))
 
     # ------------------------------------------------------------ set-up
     def add_channel(self, cid: str, name: str, *, private: bool = False, archived: bool = False,
@@ -501,6 +550,32 @@ class SlackDouble(DoubleServer):
     @route("POST", r"/api/conversations\.history")
     def history_post(self, req: Request) -> Response:
         return self._history(req)
+
+    def _replies(self, req: Request) -> Response:
+        token, _ = self._token(req)
+        assert token
+        data = self._data(req)
+        ch = self.channels.get(str(data.get("channel") or ""))
+        if ch is None or (ch.private and not ch.bot_member):
+            return self.err("channel_not_found")
+        refused = self._scope(token, "conversations.history", ch.private)
+        if refused:
+            return refused
+        ts = str(data.get("ts") or "")
+        with self.lock:
+            parent = next((m for m in ch.messages if m.ts == ts), None)
+            if parent is None:
+                return self.err("thread_not_found")
+            views = [parent.view(False)] + [r.view(False) for r in parent.replies]
+        return json_response({"ok": True, "messages": views, "has_more": False})
+
+    @route("GET", r"/api/conversations\.replies")
+    def replies_get(self, req: Request) -> Response:
+        return self._replies(req)
+
+    @route("POST", r"/api/conversations\.replies")
+    def replies_post(self, req: Request) -> Response:
+        return self._replies(req)
 
     def _list(self, req: Request) -> Response:
         token, _ = self._token(req)

@@ -204,7 +204,7 @@ def test_each_config_error_names_its_fix(slack: SlackDouble, tmp_path: Path) -> 
 
 
 def test_missing_token_and_bad_inputs_fail_with_one_error(pipeline: Pipeline) -> None:
-    r = pipeline.run(event="start", token="")
+    r = pipeline.run(event="start", token="", fail_on_error="true")
     assert r.code == 1 and "needs a bot token or an incoming webhook URL" in r.out
     r = pipeline.run(event="finish", job_status="weird")
     assert r.code == 1 and "Input 'job-status' has unknown value 'weird'" in r.out

@@ -84,9 +84,32 @@ class SlackRejected(Exception):
         self.method = method
 
 
+class Budget:
+    """The time one notify step may spend on Slack, apart from the waits a 429's Retry-After asks for.
+
+    ``seconds=None`` is unbounded. Every call's socket timeout is cut to what is left, retries stop when it is
+    spent, and a call started after that fails at once: a Slack API that accepts connections and never answers
+    costs one budget per step, not minutes.
+    """
+
+    def __init__(self, seconds: float | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.started = clock()
+        self.rate_waited = 0.0  # seconds slept on Retry-After: they extend the budget
+
+    def remaining(self) -> float:
+        if self.seconds is None:
+            return float("inf")
+        return self.seconds + self.rate_waited - (self.clock() - self.started)
+
+    def spent(self, at_least: float = 0.0) -> bool:
+        return self.remaining() <= at_least
+
+
 def _handlers(
     *, rate_limit_retries: int, rate_limit_budget: float, server_retries: int, connection_retries: int,
-    backoff: float,
+    backoff: float, budget: Budget | None = None, refused_only: bool = False,
 ) -> list[Any]:
     from slack_sdk.http_retry.builtin_handlers import (
         ConnectionErrorRetryHandler,
@@ -126,14 +149,29 @@ def _handlers(
             values = state.custom_values if isinstance(state.custom_values, dict) else {}
             left = rate_limit_budget - (time.monotonic() - values.get("shipyard_first_429", time.monotonic()))
             state.next_attempt_requested = True
-            time.sleep(max(float(retry_after), min(wait, left)))
+            pause = max(float(retry_after), min(wait, left))
+            if budget is not None:
+                budget.rate_waited += pause
+            time.sleep(pause)
             state.increment_current_attempt()
 
     class AnyServerErrorHandler(ServerErrorRetryHandler):
         """The SDK's handler only knows 500 and 503; gateways answer 502 and 504 too."""
 
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+            if budget is not None and budget.spent(backoff):
+                return False
             return response is not None and response.status_code in TRANSIENT_STATUS
+
+    class BudgetedConnectionErrorHandler(ConnectionErrorRetryHandler):
+        """Resets, refusals and timeouts, retried only while the step's time budget lasts."""
+
+        def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+            if budget is not None and budget.spent(backoff + 0.5):
+                return False
+            if refused_only:
+                return error is not None and _refused(error)
+            return bool(super()._can_retry(state=state, request=request, response=response, error=error))
 
     from slack_sdk.http_retry.jitter import Jitter
 
@@ -148,21 +186,26 @@ def _handlers(
     if server_retries:
         handlers.append(AnyServerErrorHandler(max_retry_count=server_retries, interval_calculator=calc))
     if connection_retries:
+        errors = (
+            urllib.error.URLError,
+            ConnectionResetError,
+            ConnectionRefusedError,
+            http.client.RemoteDisconnected,
+            TimeoutError,
+            socket.timeout,
+        )
         handlers.append(
-            ConnectionErrorRetryHandler(
-                max_retry_count=connection_retries,
-                interval_calculator=calc,
-                error_types=[
-                    urllib.error.URLError,
-                    ConnectionResetError,
-                    ConnectionRefusedError,
-                    http.client.RemoteDisconnected,
-                    TimeoutError,
-                    socket.timeout,
-                ],
+            BudgetedConnectionErrorHandler(
+                max_retry_count=connection_retries, interval_calculator=calc, error_types=list(errors)
             )
         )
     return handlers
+
+
+def _refused(exc: BaseException) -> bool:
+    """The connection was refused: the request never left, so sending it again cannot duplicate anything."""
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, ConnectionRefusedError)
 
 
 @dataclass
@@ -185,21 +228,29 @@ class SlackApi:
         server_retries: int = 3,
         backoff: float = 0.5,
         log: Callable[[str], None] | None = None,
+        time_budget: float | None = None,
+        connection_retries: int = 2,
     ) -> None:
+        """``timeout`` bounds each request (connect, and each read); ``time_budget`` bounds all calls of this
+        client together, apart from the waits a 429's Retry-After asks for (those have ``rate_limit_budget``)."""
         from slack_sdk import WebClient
 
         base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = float(timeout)
+        self.budget = Budget(time_budget)
         common: dict[str, Any] = {"rate_limit_retries": rate_limit_retries, "rate_limit_budget": rate_limit_budget,
-                                  "backoff": backoff}
+                                  "backoff": backoff, "budget": self.budget}
         self.client = WebClient(
             token=token, base_url=base_url, timeout=timeout,
-            retry_handlers=_handlers(server_retries=server_retries, connection_retries=2, **common),
+            retry_handlers=_handlers(server_retries=server_retries, connection_retries=connection_retries, **common),
         )
-        # Posting is not idempotent: a 5xx or a timeout may hide a message that was posted. The parent post
-        # goes through a client that only retries 429 (never applied); the caller checks before re-posting.
+        # Posting is not idempotent: a 5xx, a reset or a timeout may hide a message that was posted. A post goes
+        # through a client that only retries 429 (never applied) and a refused connection (never sent); the
+        # caller checks before posting again.
         self.once_client = WebClient(
             token=token, base_url=base_url, timeout=timeout,
-            retry_handlers=_handlers(server_retries=0, connection_retries=0, **common),
+            retry_handlers=_handlers(server_retries=0, connection_retries=connection_retries,
+                                     refused_only=True, **common),
         )
         self.log = log or (lambda _msg: None)
         self._bot: str | None = None
@@ -211,6 +262,11 @@ class SlackApi:
 
         client = self.once_client if once else self.client
         args: dict[str, Any] = {k: v for k, v in kwargs.items() if v is not None}
+        left = self.budget.remaining()
+        if left <= 0.2:
+            raise SlackUnavailable(f"{method}: not called, the step's time for Slack ({self.budget.seconds:g}s) is "
+                                   "spent")
+        client.timeout = max(0.2, min(self.timeout, left))  # type: ignore[assignment]  # read at request time
         try:
             if http_verb == "GET":
                 response = client.api_call(method, http_verb="GET", params=args)
@@ -307,6 +363,11 @@ class SlackApi:
                 break
         return messages
 
+    def replies(self, channel: str, ts: str, *, limit: int = 200) -> list[dict[str, Any]]:
+        """The newest page of a thread (the parent first), to check whether an ambiguous reply landed."""
+        data = self.call("conversations.replies", http_verb="GET", channel=channel, ts=ts, limit=str(limit))
+        return [m for m in data.get("messages") or [] if isinstance(m, dict)]
+
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         found = self.history(channel, oldest=ts, latest=ts, inclusive=True, limit=1, max_pages=1)
         return next((m for m in found if str(m.get("ts")) == ts), None)
@@ -336,22 +397,28 @@ class SlackApi:
 
 def send_webhook(
     url: str, text: str, blocks: list[dict[str, Any]], *, timeout: int = 15, rate_limit_retries: int = 100,
-    rate_limit_budget: float = 180.0, backoff: float = 0.5,
+    rate_limit_budget: float = 180.0, backoff: float = 0.5, time_budget: float | None = None,
 ) -> None:
-    """Post through an incoming webhook. Raises SlackConfigError / SlackUnavailable / SlackRejected."""
+    """Post through an incoming webhook. Raises SlackConfigError / SlackUnavailable / SlackRejected.
+
+    A webhook post cannot be looked up afterwards, so only what was certainly not applied is retried (429, a
+    refused connection): after a 5xx, a reset or a timeout the message may be there, and one message with a
+    warning beats two."""
     from slack_sdk.webhook import WebhookClient
 
+    budget = Budget(time_budget)
     client = WebhookClient(
-        url, timeout=timeout,
+        url, timeout=max(1, int(min(float(timeout), budget.remaining()))),
         retry_handlers=_handlers(
-            rate_limit_retries=rate_limit_retries, rate_limit_budget=rate_limit_budget, server_retries=3,
-            connection_retries=2, backoff=backoff,
+            rate_limit_retries=rate_limit_retries, rate_limit_budget=rate_limit_budget, server_retries=0,
+            connection_retries=2, backoff=backoff, budget=budget, refused_only=True,
         ),
     )
     try:
         response = client.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise SlackUnavailable(f"incoming webhook: could not reach Slack ({type(exc).__name__})")
+        raise SlackUnavailable(f"incoming webhook: could not reach Slack ({type(exc).__name__}); the message may or "
+                               "may not have arrived, so it is not sent again")
     if response.status_code == 200 and response.body.strip() == "ok":
         return
     code = response.body.strip().splitlines()[0][:100] if response.body.strip() else f"http_{response.status_code}"

@@ -87,6 +87,8 @@ class RunState:
     attempt: str = "1"
     previous: str = ""  # final state of the attempt before this re-run
     shared: bool = False  # the parent is (or may be) updated by other jobs too: merge before each update
+    requested: str = ""  # the channel asked for (input or routing file), kept even when nothing was delivered
+    uncertain: bool = False  # a post of the parent answered ambiguously: look it up before ever posting again
 
     # ------------------------------------------------------------- updates
     def stage(self, name: str) -> StageEntry | None:
@@ -192,6 +194,8 @@ class RunState:
             "fin": round(self.finished, 3) if self.finished is not None else None,
             "p": self.previous,
             "sh": 1 if self.shared else 0,
+            "rc": self.requested,
+            "u": 1 if self.uncertain else 0,
         }
         data.update({k: v for k, v in optional.items() if v})
         return data
@@ -228,6 +232,8 @@ class RunState:
             attempt=str(data.get("a") or "1"),
             previous=str(data.get("p") or ""),
             shared=bool(data.get("sh")),
+            requested=str(data.get("rc") or ""),
+            uncertain=bool(data.get("u")),
         )
 
     @classmethod

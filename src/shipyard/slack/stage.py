@@ -29,6 +29,35 @@ from shipyard.slack.routing import load as load_routing
 EVENT_TYPE = "shipyard_run"
 EVENTS = ("start", "stage", "finish")
 
+# Inputs that describe the run rather than one step: given to any step (usually the start), they hold for the
+# later steps of the same job through the job memo, whatever Slack answered. A later step's own value wins; for
+# inputs with a default in action.yml, the default counts as "not given" (composite actions cannot tell).
+CARRIED = ("channel", "routing-file", "service", "environment", "commit-title", "author", "pr-url", "job-url",
+           "matrix-key", "mentions", "thread-details", "rerun-lookback-hours", "rate-limit-budget", "api-url",
+           "timeout-minutes")  # not fail-on-error: failing a deploy over a notice is asked for step by step
+ACTION_DEFAULTS = {"mentions": "true", "thread-details": "true", "rerun-lookback-hours": "168",
+                   "rate-limit-budget": "180"}
+STEP_BUDGET = 15.0  # seconds one step may spend on Slack, apart from 429 waits (SHIPYARD_SLACK_TIMEOUT)
+DOWN_BUDGET = 3.0  # after a step of this job found Slack unreachable: one short try
+DOWN_FOR = 900.0  # seconds an "unreachable" verdict holds for the later steps of the job
+
+
+class SlackAmbiguous(SlackUnavailable):
+    """A post may have landed and this run cannot check: it is not repeated (one message beats two)."""
+
+
+def carry_inputs(action: Action, memo: dict[str, Any]) -> None:
+    """Fill the inputs this step was not given from the job memo, and remember the ones it was given."""
+    from shipyard.runtime import env_name
+
+    carried = memo.setdefault("inputs", {})
+    for name in CARRIED:
+        given = action.input(name)
+        if given is not None and given != ACTION_DEFAULTS.get(name):
+            carried[name] = given
+        elif name in carried:
+            action.env[env_name(name)] = str(carried[name])
+
 
 @dataclass
 class Plan:
@@ -100,8 +129,9 @@ def _scan_oldest(hours: float) -> str:
 
 
 class Notifier:
-    def __init__(self, action: Action) -> None:
+    def __init__(self, action: Action, memo: dict[str, Any] | None = None) -> None:
         self.action = action
+        self.memo: dict[str, Any] = memo if memo is not None else {}
         self.event = action.choice("event", EVENTS)
         self.fail_on_error = action.boolean("fail-on-error", False)
         self.dry_run = action.dry_run
@@ -116,14 +146,14 @@ class Notifier:
         if self.webhook and not self.webhook.startswith(("https://", "http://")):
             raise UserError("Input 'webhook-url' is not a URL.", "paste the incoming webhook URL (https://...).",
                             input_name="webhook-url")
+        self.no_credentials = ""
         if not self.token and not self.webhook and not self.dry_run:
-            raise UserError(
-                "slack-notify needs a bot token or an incoming webhook URL.",
-                "set `token: ${{ secrets.SLACK_BOT_TOKEN }}` (recommended: live updates and threads) or "
-                "`webhook-url: ${{ secrets.SLACK_WEBHOOK_URL }}`.",
-                input_name="token",
-            )
-        mode = "dry-run" if self.dry_run else ("bot" if self.token else "webhook")
+            fix = ("set `token: ${{ secrets.SLACK_BOT_TOKEN }}` (recommended: live updates and threads) or "
+                   "`webhook-url: ${{ secrets.SLACK_WEBHOOK_URL }}`.")
+            if self.fail_on_error:
+                raise UserError("slack-notify needs a bot token or an incoming webhook URL.", fix, input_name="token")
+            self.no_credentials = _no_credentials_reason(action) + " Fix: " + fix
+        mode = "dry-run" if self.dry_run else ("bot" if self.token else "webhook" if self.webhook else "off")
         self.plan = Plan(self.event, mode)
         names = ("service", "environment", "commit-title", "author", "pr-url", "job-url", "matrix-key")
         self.ctx = from_env(action.env, {n: action.input(n) for n in names})
@@ -145,12 +175,31 @@ class Notifier:
         )
         # retry pacing for 5xx/timeouts (Retry-After always wins for 429); a knob for tests, not an input
         self.backoff = float(action.env.get("SHIPYARD_SLACK_BACKOFF") or 0.5)
+        self.time_budget = self.step_budget()
         self.api: SlackApi | None = None
         if mode == "bot":
             self.api = SlackApi(self.token, base_url=self.api_url, rate_limit_budget=self.rate_budget,
-                                backoff=self.backoff, log=action.warning)
+                                backoff=self.backoff, log=action.warning, time_budget=self.time_budget,
+                                timeout=max(1, min(10, int(self.time_budget / 3))))
+        self.look_failed = ""  # why the last look-up for this run's message could not run
         self.looked_up = False
         self.current: RunState | None = None  # the state being worked on, saved even when Slack fails
+
+    def step_budget(self) -> float:
+        """Seconds this step may spend on Slack (429 waits aside): SHIPYARD_SLACK_TIMEOUT, default 15; a short
+        try when an earlier step of this job found Slack unreachable, so eight steps never cost minutes."""
+        raw = self.action.env.get("SHIPYARD_SLACK_TIMEOUT") or ""
+        try:
+            budget = float(raw) if raw.strip() else STEP_BUDGET
+        except ValueError:
+            raise UserError(f"SHIPYARD_SLACK_TIMEOUT '{raw}' is not a number of seconds.",
+                            "set it to a number such as 15, or remove it.")
+        budget = max(1.0, budget)
+        down = self.memo.get("down")
+        if isinstance(down, (int, float)) and 0 <= time.time() - down < DOWN_FOR:
+            budget = min(budget, DOWN_BUDGET)
+            self.plan.notes.append("an earlier step of this job found Slack unreachable: one short try only")
+        return budget
 
     # -------------------------------------------------------------- state
     def load_state(self) -> RunState | None:
@@ -214,12 +263,15 @@ class Notifier:
         """This run's parent message (same repo, run id and matrix entry), by its metadata.
 
         ``strict`` re-raises SlackUnavailable (used after an ambiguous post: if we cannot look, stop)."""
+        self.look_failed = ""
         if self.api is None or not self.channel:
+            self.look_failed = "no channel" if self.api is not None else ""
             return None
         self.looked_up = True
         try:
             channel_id = self.api.channel_id(self.channel)
             if not channel_id:
+                self.look_failed = f"{self.channel} did not resolve to a channel ID"
                 self.plan.notes.append(
                     f"could not resolve {self.channel} to an ID to look for this run's message: give the channel "
                     "ID (C...) or add the channels:read scope"
@@ -230,12 +282,15 @@ class Notifier:
                 if payload and _same_run(payload, self.ctx):
                     return _state_from(msg, channel_id)
         except SlackConfigError as exc:
+            self.look_failed = exc.code
             self.plan.notes.append(f"could not look for this run's earlier message ({exc.code}): {exc.fix}")
         except SlackUnavailable as exc:
+            self.look_failed = "Slack unavailable"
             if strict:
                 raise
             self.plan.notes.append(f"could not look for this run's earlier message ({exc})")
         except SlackRejected as exc:
+            self.look_failed = exc.code
             self.plan.notes.append(f"could not look for this run's earlier message ({exc})")
         return None
 
@@ -293,11 +348,12 @@ class Notifier:
     # ------------------------------------------------------------ sending
     def require_channel(self) -> str:
         if not self.channel:
-            raise UserError(
+            raise SlackConfigError(
+                "no_channel", "chat.postMessage",
                 "No Slack channel: the `channel` input is empty and the routing file has no channel for "
                 f"service '{self.ctx.service}'{(' in ' + self.ctx.environment) if self.ctx.environment else ''}.",
-                "set `channel: C0123456789` (the channel ID, or #name) or add the service to the routing file.",
-                input_name="channel",
+                "set `channel: C0123456789` (the channel ID, or #name) on the start step (later steps of the job "
+                "reuse it) or add the service to the routing file.",
             )
         return self.channel
 
@@ -312,19 +368,30 @@ class Notifier:
             except SlackRateLimited:
                 raise  # a 429 was never applied and the budget is spent: nothing to look for
             except SlackUnavailable as exc:
+                if str(exc).endswith("is spent") and not state.uncertain:
+                    raise  # not called at all: nothing can have landed
+                state.uncertain = True  # from here on, only a successful look-up allows another post
                 self.action.warning(f"posting the run's message: {exc}; checking whether it arrived")
-                time.sleep(min(4.0, self.backoff * 2**attempt))
+                time.sleep(min(4.0, self.backoff * 2**attempt, max(0.0, self.api.budget.remaining() - 1)))
                 found = self.find_parent(strict=True)
                 if found is not None:
-                    state.ts, state.channel = found.ts, found.channel
+                    state.ts, state.channel, state.uncertain = found.ts, found.channel, False
                     self.plan.posted.append(f"parent found after an ambiguous error ({state.ts})")
                     self.update_parent(state)
                     return
+                if self.look_failed:
+                    raise SlackAmbiguous(self._cannot_check(exc))
+                state.uncertain = False  # looked: it is not there
                 continue
-            state.ts, state.channel = posted.ts, posted.channel
+            state.ts, state.channel, state.uncertain = posted.ts, posted.channel, False
             self.plan.posted.append(f"posted parent {posted.ts}")
             return
         raise SlackUnavailable("chat.postMessage: Slack kept failing; no message was posted")
+
+    def _cannot_check(self, exc: Exception | str) -> str:
+        return (f"{exc}. The run's message may have been posted, and this job cannot look it up "
+                f"({self.look_failed}): it is not posted again, so the channel never gets two. Give the Slack app "
+                "the channels:history scope (groups:history for a private channel) so Shipyard can check")
 
     def update_parent(self, state: RunState) -> None:
         assert self.api is not None
@@ -341,34 +408,81 @@ class Notifier:
         self.plan.posted.append(f"updated parent {state.ts}")
 
     def reply(self, state: RunState, text: str, *, broadcast: bool = False) -> None:
+        """A thread reply, posted once: after an ambiguous answer the thread is read before posting again."""
         assert self.api is not None
         if not text.strip() or not state.ts:
             return
-        self.api.post(state.channel, text, None, thread_ts=state.ts, reply_broadcast=broadcast or None)
-        self.plan.posted.append("thread reply" + (" (broadcast)" if broadcast else ""))
+        what = "thread reply" + (" (broadcast)" if broadcast else "")
+        for _ in range(3):
+            try:
+                self.api.post(state.channel, text, None, thread_ts=state.ts, reply_broadcast=broadcast or None,
+                              once=True)
+            except SlackRateLimited:
+                raise
+            except SlackUnavailable as exc:
+                if str(exc).endswith("is spent"):
+                    raise
+                try:
+                    landed = any(m.get("text") == text and str(m.get("ts")) != state.ts
+                                 for m in self.api.replies(state.channel, state.ts))
+                except (SlackConfigError, SlackRejected) as look:
+                    self.action.warning(f"a {what}: {exc}; it may have been posted and the thread cannot be read "
+                                        f"({look}), so it is not sent again")
+                    return
+                if landed:
+                    self.plan.posted.append(what + " (found after an ambiguous error)")
+                    return
+                continue
+            self.plan.posted.append(what)
+            return
+        raise SlackUnavailable("chat.postMessage: Slack kept failing; the thread reply was not posted")
 
     def show(self, state: RunState) -> None:
         """Bot mode: make the parent reflect ``state`` (post it when this run has none yet)."""
         if state.ts and state.channel:
             self.update_parent(state)
         else:
-            look = not self.looked_up and (self.event != "start" or self.ctx.attempt != "1")
-            found = self.find_parent() if look else None
+            look = state.uncertain or (not self.looked_up and (self.event != "start" or self.ctx.attempt != "1"))
+            found = self.find_parent(strict=state.uncertain) if look else None
             if found is not None:
-                state.ts, state.channel = found.ts, found.channel
+                state.ts, state.channel, state.uncertain = found.ts, found.channel, False
                 self.update_parent(state)
+            elif state.uncertain and self.look_failed:
+                self.plan.notes.append(
+                    "an earlier step's post of the run's message answered ambiguously and this job cannot look it "
+                    f"up ({self.look_failed}): nothing is posted, so the channel never gets two messages")
             else:
+                state.uncertain = False
                 self.post_parent(state)
 
     # ------------------------------------------------------------- events
     def run(self) -> RunState:
         state = self.load_state()
+        if state is not None:
+            if not self.channel and state.requested:
+                self.channel = self.plan.channel_input = state.requested
+            state.requested = state.requested or self.channel
+        if self.plan.mode == "off":
+            return self.record_only(state)
         if self.event == "start":
             state = self.on_start(state)
         elif self.event == "stage":
             state = self.on_stage(state)
         else:
             state = self.on_finish(state)
+        return state
+
+    def record_only(self, state: RunState | None) -> RunState:
+        """No credentials (a forked pull request gets no secrets): keep the checklist, send nothing."""
+        state = state or RunState(attempt=self.ctx.attempt, requested=self.channel)
+        if self.event == "start":
+            for name in self.action.items("stages"):
+                if state.stage(name) is None:
+                    state.set_stage(name, "pending")
+        elif self.event == "stage":
+            state.set_stage(self.action.require("stage"),
+                            self.action.choice("status", STAGE_STATUSES[1:], default="success"))
+        self.current = state
         return state
 
     def _common(self, state: RunState) -> None:
@@ -393,7 +507,9 @@ class Notifier:
             else:
                 keep_ts = state.ts if state else ""
                 keep_channel = state.channel if state else ""
-                state = RunState(attempt=self.ctx.attempt, ts=keep_ts, channel=keep_channel)
+                state = RunState(attempt=self.ctx.attempt, ts=keep_ts, channel=keep_channel,
+                                 uncertain=bool(state and state.uncertain))
+            state.requested = self.channel
         else:
             self.plan.notes.append("a start for this run was already recorded: updating its message")
         for name in self.action.items("stages"):
@@ -474,7 +590,8 @@ class Notifier:
                 blocks, text = render.fit(blocks, text)
             from shipyard.slack.api import send_webhook
 
-            send_webhook(self.webhook, text, blocks, rate_limit_budget=self.rate_budget, backoff=self.backoff)
+            send_webhook(self.webhook, text, blocks, rate_limit_budget=self.rate_budget, backoff=self.backoff,
+                         time_budget=self.time_budget, timeout=max(1, min(10, int(self.time_budget / 3))))
             self.plan.posted.append("posted through the incoming webhook")
         return state
 
@@ -499,7 +616,31 @@ def _dry_run_payloads(n: Notifier, state: RunState) -> list[dict[str, Any]]:
 
 
 def run(action: Action) -> None:
-    n = Notifier(action)
+    memo_path = store.job_path(action.env, dry_run=action.dry_run)
+    memo = store.load_job(memo_path)
+    carry_inputs(action, memo)
+    try:
+        _run(action, memo)
+    finally:  # whatever happened, the later steps of the job get the inputs this one was given
+        try:
+            store.save_job(memo_path, memo)
+        except OSError as exc:
+            action.warning(f"could not keep the Slack step's inputs for the later steps of the job: {exc}")
+
+
+def _no_credentials_reason(action: Action) -> str:
+    from shipyard.slack.context import _event, _obj
+
+    event = _event(action.env)
+    head_repo = _obj(_obj(_obj(event, "pull_request"), "head"), "repo")
+    if action.env.get("GITHUB_EVENT_NAME", "").startswith("pull_request") and head_repo.get("fork"):
+        return ("No Slack token: runs from forked pull requests get no secrets, so no Slack notice is sent for "
+                "this job (the deploy goes on).")
+    return "No Slack token or webhook URL was given (an empty secret?): no Slack notice is sent for this job."
+
+
+def _run(action: Action, memo: dict[str, Any]) -> None:
+    n = Notifier(action, memo)
     state: RunState | None = None
     problem: Exception | None = None
     try:
@@ -511,7 +652,17 @@ def run(action: Action) -> None:
             problem = n.api.explain(exc, n.channel)
     # whatever happened, the next step must be able to carry on
     state = state or n.current or n.load_state() or RunState(attempt=n.ctx.attempt)
+    state.requested = state.requested or n.channel
     store.save(n.path, state)
+    if isinstance(problem, SlackUnavailable) and not isinstance(problem, (SlackRateLimited, SlackAmbiguous)):
+        memo["down"] = time.time()
+    elif n.plan.delivered:
+        memo.pop("down", None)
+    if n.no_credentials:
+        n.plan.notes.append(n.no_credentials)
+        if not memo.get("warned-no-credentials"):
+            memo["warned-no-credentials"] = True
+            action.warning(n.no_credentials)
     if n.plan.mode == "dry-run":
         with action.group("Slack payload (dry run: nothing was sent)"):
             action.info(json.dumps(_dry_run_payloads(n, state), indent=2, ensure_ascii=False))
@@ -546,6 +697,8 @@ def _delivered(n: Notifier) -> str:
         return "dry run"
     if n.plan.mode == "webhook" and n.event != "finish":
         return "not yet: webhook mode posts once, at finish"
+    if n.plan.mode == "off":
+        return "no: no Slack token"
     return "no"
 
 
