@@ -372,8 +372,12 @@ def template(lang: Language) -> str:
     intro = (
         f"Shipyard: build and deploy this {lang.title} service. Configure once per organisation with the "
         f"variables {', '.join(sorted(TEMPLATE_VARS.values()))} and the secrets "
-        f"{', '.join(sorted(SECRET_SOURCES.values()))} (optional stages are left out when their variable is "
-        "empty). Pin to a release SHA if your organisation requires it."
+        f"{', '.join(sorted(SECRET_SOURCES.values()))}. GitOps, the Argo CD wait and the Bitbucket mirror are "
+        "left out when their variable is empty (SHIPYARD_CONFIG_REPOSITORY, SHIPYARD_ARGOCD_SERVER, "
+        "SHIPYARD_BITBUCKET_WORKSPACE); Slack and Postman when their secret is (SLACK_BOT_TOKEN, POSTMAN_API_KEY). "
+        "Argo CD waits for the application <service>-<environment> unless argocd-applications is set. The Bitbucket "
+        "mirror reads this repository with the job's github.token (private repositories work). Pin to a release "
+        "SHA if your organisation requires it."
     )
     lines = [
         *("# " + line for line in textwrap.wrap(intro, 110)),
@@ -388,7 +392,7 @@ def template(lang: Language) -> str:
         "      environment:",
         "        description: Environment to deploy to",
         "        type: choice",
-        "        options: [dev, prd]",
+        "        options: [dev, stg, prd]",
         "        default: dev",
         "",
         "permissions: {}",
