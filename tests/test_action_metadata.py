@@ -158,3 +158,17 @@ def test_a_stage_without_a_declaration_is_reported_not_failed(capsys: pytest.Cap
     for name in missing:
         assert f"actions/{name}/action.yml has no declaration yet" in err
         assert f"actions/{name}/action.yml is out of date" not in err
+
+
+def test_re_running_the_conversion_keeps_declared_inputs_and_picks_up_added_ones() -> None:
+    declared = spec.load("argocd-wait")
+    assert declared is not None
+    meta = yaml.safe_load((ROOT / "actions" / "argocd-wait" / "action.yml").read_text(encoding="utf-8"))
+    dropped = next(iter(meta["inputs"]))
+    del meta["inputs"][dropped]  # a hand edit from a stale copy
+    meta["inputs"]["extra-knob"] = {"description": "Added by hand.", "required": False, "default": "3"}
+    namespace: dict[str, Any] = {}
+    exec(compile(spec.bootstrap("argocd-wait", meta, keep=declared), "<argocd-wait>", "exec"), namespace)  # noqa: S102
+    again = namespace["STAGE"]
+    assert again.input(dropped) == declared.input(dropped)
+    assert again.input("extra-knob").type == "number" and again.input("extra-knob").default == "3"

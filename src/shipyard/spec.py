@@ -236,7 +236,8 @@ def bootstrap(stage: str, meta: Mapping[str, Any], roots: Mapping[str, str] | No
     """Python source of a declaration converted from an existing action.yml, every description and default kept.
 
     ``keep`` is the current declaration: its types, choices, secret flags and root names survive a re-run (an
-    input another engineer added to the YAML is picked up, nothing declared by hand is lost)."""
+    input another engineer added to the YAML is picked up, nothing declared by hand is lost, and a declared input
+    missing from the YAML is kept: remove an input from the declaration, not from the generated file)."""
     roots = dict(roots or {})
     branding = meta.get("branding") or {}
     lines = [
@@ -255,7 +256,13 @@ def bootstrap(stage: str, meta: Mapping[str, Any], roots: Mapping[str, str] | No
         f"    color={str(branding.get('color', 'blue'))!r},",
         "    inputs=(",
     ]
-    for name, spec in (meta.get("inputs") or {}).items():
+    inputs = dict(meta.get("inputs") or {})
+    for old_input in keep.inputs if keep is not None else ():
+        # declared but missing from the YAML (a hand edit from a stale copy): kept, never silently dropped
+        if old_input.name not in inputs:
+            inputs[old_input.name] = {"description": old_input.description, "required": old_input.required,
+                                      "default": old_input.default}
+    for name, spec in inputs.items():
         spec = spec or {}
         default = "" if spec.get("default") is None else str(spec.get("default"))
         old = None
