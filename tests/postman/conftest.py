@@ -58,7 +58,10 @@ class Service:
             target.write_text(source, encoding="utf-8")
         return target
 
-    def publish(self, *, real_sleep: bool = False, **inputs: Any) -> Run:
+    def publish(self, *, real_sleep: bool = False, virtual_clock: bool = False,
+                env_extra: dict[str, str] | None = None, **inputs: Any) -> Run:
+        """Run the stage; sleeps are recorded, not slept (``real_sleep`` sleeps). ``virtual_clock``: the
+        action's clock also advances by every recorded sleep, as it would had they been slept."""
         env = {"GITHUB_WORKSPACE": str(self.root), "GITHUB_REPOSITORY": "acme/orders", "GITHUB_SHA": "a" * 40,
                "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(self.root)}
         import os
@@ -68,6 +71,7 @@ class Service:
         for name, value in merged.items():
             if value is not None:
                 env["INPUT_" + name.replace("-", "_").upper()] = str(value)
+        env.update(env_extra or {})
         out = io.StringIO()
         sleeps: list[float] = []
 
@@ -76,7 +80,10 @@ class Service:
 
         import time
 
-        action = Action(env, out, sleep=time.sleep if real_sleep else fake_sleep)
+        def clock() -> float:
+            return time.monotonic() + (sum(sleeps) if virtual_clock else 0.0)
+
+        action = Action(env, out, sleep=time.sleep if real_sleep else fake_sleep, clock=clock)
         code = run_stage(stage.run, action, name="postman-publish")
         return Run(code, out.getvalue(), dict(action.outputs), sleeps)
 

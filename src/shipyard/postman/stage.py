@@ -86,6 +86,16 @@ def _seconds(action: Action, name: str, default: float) -> float:
     return value
 
 
+def _bytes(action: Action, name: str, default: int) -> int:
+    raw = action.input(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,12}", raw):
+        raise UserError(f"Input '{name}' must be a whole number of bytes (got '{safe_repr(raw, 40)}').",
+                        f"set `{name}:` to e.g. {default} (0: always asynchronous).", input_name=name)
+    return int(raw)
+
+
 def _explain(exc: ApiError, *, workspace: str | None, uid: str | None, doing: str) -> UserError:
     what = f"Postman answered {exc.status} {exc.name} while {doing}: {exc.message}"
     if exc.status == 401:
@@ -142,9 +152,9 @@ def run(action: Action) -> None:
     dry_run = action.dry_run
     fail_on_breaking = action.boolean("fail-on-breaking", False)
     force = action.boolean("force", False)
-    async_threshold = action.integer("async-threshold", 5_000_000, minimum=0)
-    task_timeout = action.number("task-timeout", 300.0, minimum=1.0)
-    timeout = action.number("generate-timeout", 300.0, minimum=1.0)
+    async_threshold = _bytes(action, "async-threshold", 5_000_000)
+    task_timeout = _seconds(action, "task-timeout", 300.0)
+    timeout = _seconds(action, "generate-timeout", 300.0)
     api_url = check_url("api-url", action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL, HTTP)
     web_url = check_url("web-url", action.input("web-url", default="https://go.postman.co") or "", HTTP).rstrip("/")
     mode = action.choice("mode", ["collection", "spec-hub"], default="collection")
@@ -152,6 +162,12 @@ def run(action: Action) -> None:
     for value in generate_env.values():
         if len(value) >= 8:  # settings for an import may hold real credentials
             action.mask(value)
+    config_name = action.input("config-file")
+    if config_name:
+        _inside("config-file", repo_root, str(root / config_name))
+    spec_path = action.input("spec-path")
+    if spec_path:
+        _inside("spec-path", repo_root, str(root / spec_path))
     config = read_config(action, root, repo_root)
     workspace = _identifier("workspace", action.input("workspace") or config.get("workspace"),
                             "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
@@ -184,7 +200,7 @@ def run(action: Action) -> None:
     with action.group("Find the OpenAPI document"):
         found = find(
             root,
-            spec_path=action.input("spec-path"),
+            spec_path=spec_path,
             generate_command=action.input("generate-command"),
             fastapi_app=fastapi_app,
             python=action.input("python", default="python3") or "python3",
