@@ -45,7 +45,9 @@ def read_config(action: Action, root: Path, repo_root: Path) -> dict[str, str]:
                     input_name="config-file",
                 )
             if not isinstance(data, dict):
-                raise UserError(f"{path} must hold a JSON object.", input_name="config-file")
+                raise UserError(f"{path} must hold a JSON object.",
+                                'write it as {"collection-uid": "<uid>", "workspace": "<workspace id>"}.',
+                                input_name="config-file")
             aliases = {"collectionUid": "collection-uid", "workspaceId": "workspace", "name": "collection-name"}
             return {aliases.get(str(k), str(k)): str(v) for k, v in data.items() if isinstance(v, (str, int))}
     return {}
