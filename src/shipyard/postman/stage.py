@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,46 @@ def _summary_changes(action: Action, changes: list[Change]) -> None:
     action.summary.table(["kind", "operation", "change"], [(c.kind, c.operation, c.detail) for c in changes])
 
 
-def run(action: Action) -> None:
-    # ------------------------------------------------------------------ inputs (all checked before any call)
+@dataclass
+class Inputs:
+    """Every input, read and checked before the first call to Postman."""
+
+    repo_root: Path
+    root: Path
+    api_key: str | None
+    stage_timeout: float
+    dry_run: bool
+    fail_on_breaking: bool
+    force: bool
+    async_threshold: int
+    task_timeout: float
+    generate_timeout: float
+    api_url: str
+    web_url: str
+    mode: str
+    generate_env: dict[str, str]
+    spec_path: str | None
+    config: dict[str, str]
+    workspace: str | None
+    uid: str | None
+    spec_id: str | None
+    fastapi_app: str | None
+    out_path: Path | None
+
+
+@dataclass
+class Spec:
+    """The service's document, validated and converted."""
+
+    document: dict[str, Any]
+    version: str
+    name: str
+    digest: str
+    collection: dict[str, Any]
+    rows: list[tuple[str, object]]
+
+
+def read_inputs(action: Action) -> Inputs:
     mask_credentials(action)  # a token pasted into any input (https://user:TOKEN@...) never reaches a log
     repo_root = Path(action.env.get("GITHUB_WORKSPACE") or os.getcwd())
     workdir = action.input("working-directory", default=".") or "."
@@ -150,16 +189,6 @@ def run(action: Action) -> None:
     if api_key and not SECRET_TEXT.fullmatch(api_key):
         raise UserError("Input 'api-key' contains whitespace or control characters.",
                         "store the bare key (one line, no spaces) as the secret. " + KEY_FIX, input_name="api-key")
-    stage_timeout = _seconds(action, "timeout", DEFAULT_TIMEOUT)
-    dry_run = action.dry_run
-    fail_on_breaking = action.boolean("fail-on-breaking", False)
-    force = action.boolean("force", False)
-    async_threshold = _bytes(action, "async-threshold", 5_000_000)
-    task_timeout = _seconds(action, "task-timeout", 300.0)
-    timeout = _seconds(action, "generate-timeout", 300.0)
-    api_url = check_url("api-url", action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL, HTTP)
-    web_url = check_url("web-url", action.input("web-url", default="https://go.postman.co") or "", HTTP).rstrip("/")
-    mode = action.choice("mode", ["collection", "spec-hub"], default="collection")
     generate_env = action.mapping("generate-env")
     for value in generate_env.values():
         if len(value) >= 8:  # settings for an import may hold real credentials
@@ -171,12 +200,6 @@ def run(action: Action) -> None:
     if spec_path:
         _inside("spec-path", repo_root, str(root / spec_path))
     config = read_config(action, root, repo_root)
-    workspace = _identifier("workspace", action.input("workspace") or config.get("workspace"),
-                            "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
-    uid = _identifier("collection-uid", action.input("collection-uid") or config.get("collection-uid"),
-                      "12345678-1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
-    spec_id = _identifier("spec-id", action.input("spec-id") or config.get("spec-id"),
-                          "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9")
     fastapi_app = action.input("fastapi-app")
     if fastapi_app and not APP_REF.fullmatch(fastapi_app):
         raise UserError(f"Input 'fastapi-app' ('{safe_repr(fastapi_app)}') is not module:attribute.",
@@ -187,35 +210,64 @@ def run(action: Action) -> None:
             raise UserError(f"Input '{text_input}' must be one line without control characters.",
                             f"set `{text_input}:` to a single line of text.", input_name=text_input)
     out_file = action.input("collection-file")
-    out_path = _inside("collection-file", repo_root, out_file) if out_file else None
-    if not api_key and not dry_run:
+    inp = Inputs(
+        repo_root=repo_root,
+        root=root,
+        api_key=api_key,
+        stage_timeout=_seconds(action, "timeout", DEFAULT_TIMEOUT),
+        dry_run=action.dry_run,
+        fail_on_breaking=action.boolean("fail-on-breaking", False),
+        force=action.boolean("force", False),
+        async_threshold=_bytes(action, "async-threshold", 5_000_000),
+        task_timeout=_seconds(action, "task-timeout", 300.0),
+        generate_timeout=_seconds(action, "generate-timeout", 300.0),
+        api_url=check_url("api-url", action.input("api-url", default=DEFAULT_API_URL) or DEFAULT_API_URL, HTTP),
+        web_url=check_url("web-url", action.input("web-url", default="https://go.postman.co") or "",
+                          HTTP).rstrip("/"),
+        mode=action.choice("mode", ["collection", "spec-hub"], default="collection"),
+        generate_env=generate_env,
+        spec_path=spec_path,
+        config=config,
+        workspace=_identifier("workspace", action.input("workspace") or config.get("workspace"),
+                              "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9"),
+        uid=_identifier("collection-uid", action.input("collection-uid") or config.get("collection-uid"),
+                        "12345678-1f0df51a-8658-4ee8-a2a1-d2567dfa09a9"),
+        spec_id=_identifier("spec-id", action.input("spec-id") or config.get("spec-id"),
+                            "1f0df51a-8658-4ee8-a2a1-d2567dfa09a9"),
+        fastapi_app=fastapi_app,
+        out_path=_inside("collection-file", repo_root, out_file) if out_file else None,
+    )
+    if not inp.api_key and not inp.dry_run:
         raise UserError("Input 'api-key' is required (a Postman API key).", KEY_FIX, input_name="api-key")
-    if not workspace and not (spec_id if mode == "spec-hub" else uid) and not dry_run:
+    if not inp.workspace and not (inp.spec_id if inp.mode == "spec-hub" else inp.uid) and not inp.dry_run:
         raise UserError(
             "Neither `workspace` nor `collection-uid` is set, so there is nowhere to publish.",
             "set `workspace:` to the Postman workspace ID (the first run creates the collection there), or "
             "`collection-uid:` to an existing collection (or put either in .shipyard/postman.json).",
             input_name="workspace",
         )
+    return inp
 
-    # ------------------------------------------------------------------ spec
+
+def load_spec(action: Action, inp: Inputs) -> Spec:
+    """Find, validate and convert the document; write `collection-file`; output its hash."""
     with action.group("Find the OpenAPI document"):
         found = find(
-            root,
-            spec_path=spec_path,
+            inp.root,
+            spec_path=inp.spec_path,
             generate_command=action.input("generate-command"),
-            fastapi_app=fastapi_app,
+            fastapi_app=inp.fastapi_app,
             python=action.input("python", default="python3") or "python3",
             env=action.env,
-            extra_env=generate_env,
-            timeout=timeout,
+            extra_env=inp.generate_env,
+            timeout=inp.generate_timeout,
         )
         action.info(f"spec: {found.source} ({found.kind})")
         version = validate(found.document, found.source)
         ops = operations(found.document)
         action.info(f"valid OpenAPI {version}, {len(ops)} operations")
     title = str((found.document.get("info") or {}).get("title") or "").strip()
-    name = action.input("collection-name") or config.get("collection-name") or title
+    name = action.input("collection-name") or inp.config.get("collection-name") or title
     if not name:
         raise UserError(
             "The spec has no info.title and no `collection-name` was given.",
@@ -229,22 +281,42 @@ def run(action: Action) -> None:
     collection = convert.to_collection(
         found.document, name=name, digest=digest, base=base, source=f"{source}@{sha[:12]}" if source and sha else source
     )
-    if out_path:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(json.dumps(collection, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
+    if inp.out_path:
+        inp.out_path.parent.mkdir(parents=True, exist_ok=True)
+        inp.out_path.write_text(json.dumps(collection, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     action.set_output("spec-sha256", digest)
     rows: list[tuple[str, object]] = [
         ("Spec", f"{found.source} (OpenAPI {version}, {len(ops)} operations)"),
         ("Collection", name),
     ]
-    if not api_key:
+    return Spec(found.document, version, name, digest, collection, rows)
+
+
+def run(action: Action) -> None:
+    inp = read_inputs(action)  # all checked before any call
+    spec = load_spec(action, inp)
+    if not inp.api_key:
         action.set_output("changed", "true")
         action.set_output("breaking-changes", "[]")
-        action.summary.heading(f"{NAME} (dry run, no API key)").key_values([*rows, ("Result", "validated only")])
+        action.summary.heading(f"{NAME} (dry run, no API key)").key_values([*spec.rows, ("Result", "validated only")])
         return
+    api = PostmanApi(action, inp.api_key, base_url=inp.api_url, timeout=inp.stage_timeout)
+    result, uid = _remote(action, api, inp, spec)
+    uid = result.get("uid") or uid
+    url = f"{inp.web_url}/collection/{uid}" if uid else ""
+    action.set_output("collection-uid", uid or "")
+    action.set_output("collection-url", url)
+    rows = spec.rows
+    rows.append(("Collection UID", f"[{uid}]({url})" if uid else "(none yet)"))
+    rows.append(("Requests", f"{api.client.requests_made} (retries {api.retries}, "
+                              f"rate-limit waits {api.general.waited + api.imports.waited:.1f}s)"))
+    action.summary.heading(NAME).key_values(rows)
+    _summary_changes(action, result["changes"])
 
-    api = PostmanApi(action, api_key, base_url=api_url, timeout=stage_timeout)
+
+def _remote(action: Action, api: PostmanApi, inp: Inputs, spec: Spec) -> tuple[dict[str, Any], str | None]:
+    """Everything that talks to Postman; its errors become one UserError naming what was being done."""
+    uid, workspace = inp.uid, inp.workspace
     doing = "checking the API key"
     try:
         with action.group("Postman"):
@@ -254,37 +326,23 @@ def run(action: Action) -> None:
                 doing = "checking the workspace"
                 ws = api.workspace(workspace)
                 action.info(f"workspace {ws.get('name', workspace)} ({workspace})")
-            doing = "looking up the collection"
-            current: dict[str, Any] | None = None
-            if mode == "spec-hub":
+            if inp.mode == "spec-hub":
                 doing = "publishing to Spec Hub"
                 result = spechub.publish(
-                    action, api, found.document, version, name=name, workspace=workspace, spec_id=spec_id, rows=rows,
-                    dry_run=dry_run, force=force, fail_on_breaking=fail_on_breaking, task_timeout=task_timeout,
+                    action, api, spec.document, spec.version, name=spec.name, workspace=workspace,
+                    spec_id=inp.spec_id, rows=spec.rows, dry_run=inp.dry_run, force=inp.force,
+                    fail_on_breaking=inp.fail_on_breaking, task_timeout=inp.task_timeout,
                 )
                 action.set_output("spec-id", result.get("spec_id") or "")
-                uid = None
-            elif uid:
-                current = api.get_collection(uid)
-            else:
-                assert workspace is not None
-                same = api.find_by_name(workspace, name)
-                if len(same) > 1:
-                    listed = ", ".join(str(c.get("uid")) for c in same)
-                    raise UserError(
-                        f"Workspace {workspace} has {len(same)} collections named '{name}' ({listed}).",
-                        "set `collection-uid:` to the one this service owns (and delete the others).",
-                        input_name="collection-uid",
-                    )
-                if same:
-                    uid = str(same[0].get("uid") or same[0].get("id"))
-                    action.info(f"found collection '{name}' by name: {uid}")
-                    current = api.get_collection(uid)
-            if mode == "collection":
-                result = _publish(action, api, found.document, collection, current, uid, workspace, name, digest, rows,
-                                  dry_run=dry_run,
-                                  force=force, fail_on_breaking=fail_on_breaking, async_threshold=async_threshold,
-                                  task_timeout=task_timeout)
+                return result, None
+            doing = "looking up the collection"
+            uid, current = _locate(action, api, uid, workspace, spec.name)
+            doing = "publishing the collection"
+            result = _publish(action, api, spec.document, spec.collection, current, uid, workspace, spec.name,
+                              spec.digest, spec.rows, dry_run=inp.dry_run, force=inp.force,
+                              fail_on_breaking=inp.fail_on_breaking, async_threshold=inp.async_threshold,
+                              task_timeout=inp.task_timeout)
+            return result, uid
     except ApiError as exc:
         raise _explain(exc, workspace=workspace, uid=uid, doing=doing)
     except TransientError as exc:
@@ -292,15 +350,27 @@ def run(action: Action) -> None:
             f"Postman kept failing while {doing}: {exc}. Nothing was half-published.",
             "re-run the job later; the next run finds the collection and resumes (no duplicate is created).",
         )
-    uid = result.get("uid") or uid
-    url = f"{web_url}/collection/{uid}" if uid else ""
-    action.set_output("collection-uid", uid or "")
-    action.set_output("collection-url", url)
-    rows.append(("Collection UID", f"[{uid}]({url})" if uid else "(none yet)"))
-    rows.append(("Requests", f"{api.client.requests_made} (retries {api.retries}, "
-                              f"rate-limit waits {api.general.waited + api.imports.waited:.1f}s)"))
-    action.summary.heading(NAME).key_values(rows)
-    _summary_changes(action, result["changes"])
+
+
+def _locate(action: Action, api: PostmanApi, uid: str | None, workspace: str | None,
+            name: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The collection this service owns: by `collection-uid`, else by name in the workspace (None: not yet)."""
+    if uid:
+        return uid, api.get_collection(uid)
+    assert workspace is not None
+    same = api.find_by_name(workspace, name)
+    if len(same) > 1:
+        listed = ", ".join(str(c.get("uid")) for c in same)
+        raise UserError(
+            f"Workspace {workspace} has {len(same)} collections named '{name}' ({listed}).",
+            "set `collection-uid:` to the one this service owns (and delete the others).",
+            input_name="collection-uid",
+        )
+    if not same:
+        return None, None
+    uid = str(same[0].get("uid") or same[0].get("id"))
+    action.info(f"found collection '{name}' by name: {uid}")
+    return uid, api.get_collection(uid)
 
 
 def _publish(
