@@ -67,6 +67,21 @@ BB_WORKSPACE = "acme-backup"
 CLUSTERS = ("dev-eu", "dev-us")
 APPS = tuple(f"{SERVICE}-{c}" for c in CLUSTERS)
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+CACHE = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684"
+# the adoption test's extra inputs (the local stack's endpoints, offline build): all reach the root action through
+# the reusable workflow, which used to offer none of them
+ADOPTION_WITH = {
+    "service": "orders",
+    "ecr-endpoint-url": "${{ vars.MOTO_URL }}", "sts-endpoint-url": "${{ vars.MOTO_URL }}",
+    "registry-endpoint": "${{ vars.REGISTRY_URL }}", "scan-timeout": '"60"', "scan-poll-seconds": '"1"',
+    "builder": "buildah", "build-mode": "host", "base-images": "runtime=${{ vars.BASE_IMAGE }}",
+    "insecure-registry": "true", "slack-api-url": "${{ vars.SLACK_API }}",
+    "argocd-applications": "orders-dev-eu, orders-dev-us", "argocd-timeout": '"120"',
+    "argocd-poll-interval": '"0.5"', "bitbucket-repository": "orders", "bitbucket-username": "ci@acme.example",
+    "bitbucket-api-url": "${{ vars.BITBUCKET_API }}", "bitbucket-git-url": "${{ vars.BITBUCKET_GIT }}",
+    "postman-api-url": "${{ vars.POSTMAN_API }}",
+}
+ADOPTION_OUTPUTS = ("image-uri", "config-commit", "pr-url")
 SLACK_CHANNEL = "C0DEPLOYS1"
 POSTMAN_KEY = "PMAK-demo-0123456789abcdef0123"
 POSTMAN_WORKSPACE = "5e1a9c3b-2f4d-4c1e-9a7b-0d8e6f5a4b3c"
@@ -317,6 +332,52 @@ class Demo:
         text = (FIXTURES / "workflow.yml").read_text(encoding="utf-8")
         return text + dump_step("outputs", {k: f"steps.ship.outputs.{k}" for k in OUTPUTS})
 
+    def adoption_workflow(self) -> str:
+        """What a Node service team commits: the org template as GitHub renders it for acme/orders, plus the inputs
+        only this local stack needs (endpoints, the offline builder), all through the reusable workflow."""
+        text = (ROOT / "workflow-templates" / "shipyard-node.yml").read_text(encoding="utf-8")
+        text = text.replace("$default-branch", "main")
+        extra = "".join(f"      {name}: {value}\n" for name, value in ADOPTION_WITH.items())
+        text = text.replace("    secrets:\n", extra + "    secrets:\n", 1)
+        return text + "\n".join([
+            "  report:", "    needs: ship", "    if: always()", "    runs-on: ubuntu-latest", "    permissions: {}",
+            "    steps:", dump_step("outputs", {k: f"needs.ship.outputs.{k}" for k in ADOPTION_OUTPUTS}).rstrip(),
+        ]) + "\n"
+
+    def run_adoption(self, label: str, timeout: float = 420) -> PipelineRun:
+        """The reusable workflow path: the template's caller -> pipeline-node.yml -> the root action."""
+        self._publish(self.source_name, {".github/workflows/ship.yml": self.adoption_workflow().encode()},
+                      f"ci: ship with the Shipyard template ({label})")
+        env, _ = self.env()
+        org_secrets = {  # the organisation's secrets, named as the template reads them
+            "GITHUB_TOKEN": self.source_token,  # github.token: reads this private repository
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SHIPYARD_CONFIG_REPO_TOKEN": self.config_token,
+            "SHIPYARD_ARGOCD_TOKEN": self.argocd_token, "SHIPYARD_BITBUCKET_TOKEN": BITBUCKET_TOKEN,
+            "POSTMAN_API_KEY": POSTMAN_KEY,
+        }
+        variables = {
+            "SHIPYARD_AWS_REGION": REGION, "SHIPYARD_ECR_ROLE": f"arn:aws:iam::{ACCOUNT}:role/github-ecr-push",
+            "SHIPYARD_AWS_ACCOUNT_ID": ACCOUNT, "SHIPYARD_CONFIG_REPOSITORY": env["CONFIG_REPO"],
+            "SHIPYARD_ARGOCD_SERVER": env["ARGOCD_URL"], "SHIPYARD_BITBUCKET_WORKSPACE": "acme-backup",
+            "SHIPYARD_POSTMAN_WORKSPACE": POSTMAN_WORKSPACE, "SHIPYARD_SLACK_CHANNEL": SLACK_CHANNEL,
+            **{k: env[k] for k in ("MOTO_URL", "REGISTRY_URL", "BASE_IMAGE", "SLACK_API", "BITBUCKET_API",
+                                   "BITBUCKET_GIT", "POSTMAN_API")},
+        }
+        self.runs += 1
+        before = (self.config_tip(), len(self._tops()), len(self.git.transcript),
+                  {c.uid: c.updated for c in list(self.postman.collections.values())})
+        started = time.monotonic()
+        result = run_act(self.act, self.git.url(self.source_name), self.admin_token, env=env, secrets=org_secrets,
+                         timeout=timeout, local_actions={CHECKOUT: FIXTURES / "checkout", CACHE: FIXTURES / "cache"},
+                         variables=variables, github_origin=False)
+        seconds = time.monotonic() - started
+        try:
+            outputs = {k: str(v) for k, v in result.json("outputs").items()}
+        except (OSError, ValueError):
+            outputs = {}
+        return PipelineRun(label, result, seconds, outputs, parse_timings(result.output), before[0], before[1],
+                           list(self.git.transcript[before[2]:]), before[3])
+
     def env(self) -> tuple[dict[str, str], dict[str, str]]:
         docker = self._dir("docker-config")
         (docker / "config.json").write_text("{}")
@@ -480,7 +541,8 @@ class Demo:
 
 # ---------------------------------------------------------------------- act
 def run_act(runner: ActRunner, source_url: str, token: str, *, env: dict[str, str], secrets: dict[str, str],
-            timeout: float, local_actions: dict[str, Path]) -> ActResult:
+            timeout: float, local_actions: dict[str, Path], variables: dict[str, str] | None = None,
+            github_origin: bool = True) -> ActResult:
     """Like :meth:`ActRunner.run`, but the scratch repository act starts from is a clone of the service repository
     (so ``github.sha`` is the commit the job checks out and ``github.repository`` is ``acme/orders``, as on GitHub),
     with the same act options: host mode, this checkout exported as ``shipyard/shipyard@v1``, env and secret files,
@@ -489,7 +551,8 @@ def run_act(runner: ActRunner, source_url: str, token: str, *, env: dict[str, st
     work = Path(tempfile.mkdtemp(prefix=f"act{runner.count}-", dir=runner.base_dir))
     repo = work / "repo"
     git("clone", "-q", "--branch", "main", source_url, str(repo), env=header_env(token))
-    git("remote", "set-url", "origin", f"https://github.com/{SOURCE_REPO}.git", cwd=repo)
+    if github_origin:  # else act's own copy of the repository (a reusable workflow's checkout) keeps the server's
+        git("remote", "set-url", "origin", f"https://github.com/{SOURCE_REPO}.git", cwd=repo)
     out_dir = work / "out"
     out_dir.mkdir()
     all_env = {"OUT_DIR": str(out_dir), **({"SHIPYARD_VENV": str(runner.venv)} if runner.venv else {}), **env}
@@ -498,9 +561,11 @@ def run_act(runner: ActRunner, source_url: str, token: str, *, env: dict[str, st
     secret_file = work / "act.secrets"
     secret_file.touch(mode=0o600)
     secret_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8")
+    var_file = work / "act.vars"
+    var_file.write_text("".join(f"{k}={v}\n" for k, v in (variables or {}).items()), encoding="utf-8")
     args = ["act", "push", "-W", ".github/workflows/ship.yml", "-P", "ubuntu-latest=-self-hosted",
             "--local-repository", f"shipyard/shipyard@v1={runner.export}", "--env-file", str(env_file),
-            "--secret-file", str(secret_file), "--var-file", os.devnull, "--input-file", os.devnull,
+            "--secret-file", str(secret_file), "--var-file", str(var_file), "--input-file", os.devnull,
             "--no-cache-server", "--action-offline-mode"]
     for ref, path in local_actions.items():
         args += ["--local-repository", f"{ref}={path}"]
