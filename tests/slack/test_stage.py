@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.doubles.slack import BOT_TOKEN, SlackDouble
 from tests.slack.conftest import Pipeline
 
@@ -387,3 +389,87 @@ def test_rate_limit_retries_stop_at_the_budget(pipeline: Pipeline, slack: SlackD
     limited = slack.calls(None, r"/api/chat\.postMessage")
     assert 2 <= len(limited) <= 4 and elapsed < 8, (len(limited), elapsed)
     assert all(c.status == 429 for c in limited)
+
+
+def test_later_steps_keep_the_start_steps_inputs_whatever_slack_answered(slack: SlackDouble, tmp_path: Path) -> None:
+    routing = tmp_path / "routing.yml"
+    routing.write_text(ROUTING)
+    p = Pipeline(slack, tmp_path / "job", INPUT_CHANNEL="")
+    slack.inject("status", 500, match=r"chat\.postMessage|conversations", count=100)  # Slack down at the start
+    r = p.start(routing_file=str(routing), environment="prod", matrix_key='{"arch":"arm64"}', stages="build")
+    assert r.code == 0 and r.outputs["delivered"] == "false", r.out
+    slack.faults.clear()
+    r = p.stage("build", "failure", error="exit 2")  # only event, stage and the token, as in the README
+    assert r.code == 0 and r.outputs["delivered"] == "true", r.out
+    assert "No Slack channel" not in r.out
+    r = p.finish(job_status="failure")
+    assert r.code == 0 and r.outputs["delivered"] == "true", r.out
+    (parent,) = parents(slack)
+    text = blocks_text(parent)
+    assert "*Environment*\nprod" in text and "[arch=arm64]" in text, "environment and matrix key carried"
+    assert parent.metadata["event_payload"]["key"] == "arch=arm64", "the re-run key carried"
+    assert parent.replies[-1].text.startswith("<!subteam^S0PAYMENTS> <!subteam^S0SRE>"), "the routing file carried"
+
+
+def test_a_refused_start_does_not_stop_the_later_steps(slack: SlackDouble, tmp_path: Path) -> None:
+    p = Pipeline(slack, tmp_path / "job", INPUT_CHANNEL="", INPUT_TOKEN="xoxb-not-a-known-token")
+    assert p.start(channel="C0DEPLOYS1").code == 0
+    for r in (p.stage("build"), p.finish(job_status="success")):
+        assert r.code == 0 and "No Slack channel" not in r.out and "invalid_auth" in r.out, r.out
+    nowhere = Pipeline(slack, tmp_path / "nowhere", INPUT_CHANNEL="")
+    r = nowhere.start()
+    assert r.code == 0 and "warning: Slack notification not delivered: No Slack channel" in r.out, r.out
+    assert nowhere.start(fail_on_error="true").code == 1
+
+
+def test_ambiguous_post_without_history_access_is_never_reposted(slack: SlackDouble, tmp_path: Path) -> None:
+    slack.add_token("xoxb-nohistory", scopes=frozenset({"chat:write"}))
+    p = Pipeline(slack, tmp_path / "job", INPUT_TOKEN="xoxb-nohistory")
+    slack.inject("applied_status", 500, match=r"chat\.postMessage")  # the post landed, the answer was a 500
+    r = p.start()
+    assert r.code == 0 and "it is not posted again" in r.out and "channels:history" in r.out, r.out
+    assert len(parents(slack)) == 1
+    for r in (p.stage("build"), p.finish(job_status="success")):
+        assert r.code == 0, r.out
+    assert len(parents(slack)) == 1, "could not look is not the same as not there"
+
+
+def test_a_hanging_slack_costs_seconds_per_job_not_minutes(
+    slack: SlackDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from shipyard.slack import stage
+
+    monkeypatch.setattr(stage, "DOWN_BUDGET", 1.0)
+    p = Pipeline(slack, tmp_path / "job", SHIPYARD_SLACK_TIMEOUT="3")
+    slack.inject("timeout", match="/api/", count=1000, delay=30)
+    took = []
+    for step in (p.start, lambda: p.stage("build"), lambda: p.stage("push"), lambda: p.finish(job_status="success")):
+        t0 = time.monotonic()
+        r = step()
+        took.append(time.monotonic() - t0)
+        assert r.code == 0 and r.outputs["delivered"] == "false" and "Slack is unavailable" in r.out, r.out
+    assert took[0] < 3 + 2, took
+    assert max(took[1:]) < 1 + 1.5, f"after one step found Slack hanging, the others try briefly: {took}"
+
+
+def test_default_bounds(pipeline: Pipeline) -> None:
+    from shipyard.runtime import Action
+    from shipyard.slack.stage import Notifier
+
+    n = Notifier(Action({**pipeline.env, "INPUT_EVENT": "start"}))
+    assert n.time_budget == 15.0 and n.api is not None and n.api.timeout == 5.0
+
+
+def test_no_token_warns_once_per_job(slack: SlackDouble, tmp_path: Path) -> None:
+    event = tmp_path / "pr.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"repo": {"fork": True}}}}))
+    p = Pipeline(slack, tmp_path / "job", INPUT_TOKEN="", GITHUB_EVENT_NAME="pull_request",
+                 GITHUB_EVENT_PATH=str(event))
+    results = [p.start(stages="build"), p.stage("build"), p.finish(job_status="success")]
+    assert [r.code for r in results] == [0, 0, 0]
+    warnings = [line for r in results for line in r.out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "forked pull requests get no secrets" in warnings[0], warnings
+    assert all("forked pull requests" in r.out for r in results), "each step's summary still says why"
+    assert results[-1].outputs["delivered"] == "false" and slack.calls() == []
