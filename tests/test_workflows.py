@@ -174,3 +174,12 @@ def test_templates_render_like_github_and_validate(path: Path, tmp_path: Path) -
     job = doc["jobs"]["ship"]
     assert job["uses"].startswith("shipyard/shipyard/.github/workflows/pipeline-")
     assert "inherit" not in str(job.get("secrets")), "templates pass named secrets, never `secrets: inherit`"
+
+
+def test_independent_stages_in_the_root_action() -> None:
+    """The mirror runs after a failed stage (not on cancel); Postman follows the deploy, never the mirror."""
+    steps = {s["id"]: s for s in yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]}
+    assert "!cancelled()" in steps["bitbucket"]["if"] and "steps.build" not in steps["bitbucket"]["if"]
+    postman = steps["postman"]["if"]
+    assert "!cancelled()" in postman and "steps.bitbucket" not in postman
+    assert "steps.build.outcome == 'success'" in postman and "steps.ecr-push.outcome != 'failure'" in postman
