@@ -391,71 +391,92 @@ def _publish(
     async_threshold: int,
     task_timeout: float,
 ) -> dict[str, Any]:
-    changes: list[Change] = []
-    result: dict[str, Any] = {"uid": uid, "changes": changes}
+    """Create the collection, or update it in place when the spec changed (breaking changes reported)."""
     if current is None:
         assert workspace is not None
-        action.set_output("breaking-changes", "[]")
-        if dry_run:
-            action.set_output("changed", "true")
-            rows.append(("Result", f"would create '{name}' in workspace {workspace} (dry run)"))
-            return result
+        return _create(action, api, collection, workspace, name, digest, rows, dry_run=dry_run)
+    assert uid is not None
+    result: dict[str, Any] = {"uid": uid, "changes": []}
+    compared = _compare(action, document, current, uid, digest, rows, force=force, fail_on_breaking=fail_on_breaking)
+    if compared is None:
+        return result
+    result["changes"], old_spec, new_spec = compared
+    _update(action, api, collection, current, uid, digest, rows, convert.renames(old_spec, new_spec),
+            dry_run=dry_run, async_threshold=async_threshold, task_timeout=task_timeout)
+    return result
 
-        def lookup() -> dict[str, Any] | None:
-            """Was the failed create applied anyway? Then adopt it instead of creating a duplicate."""
-            same = api.find_by_name(workspace, name)
-            for candidate in same:
-                fetched = api.get_collection(str(candidate.get("uid") or candidate.get("id")))
-                if convert.stored_hash(fetched) == digest:
-                    action.warning(f"the failed create had been applied: adopting {candidate.get('uid')}")
-                    return candidate
-            return None
 
-        created, adopted = api.create_collection(workspace, collection, lookup)
-        result["uid"] = str(created.get("uid") or created.get("id") or "")
-        if not result["uid"]:  # never report success without an identity (portman #660)
-            raise UserError(
-                f"Postman accepted the collection but returned no UID ({created}).",
-                "check the workspace in Postman; the next run finds the collection by name.",
-            )
+def _create(action: Action, api: PostmanApi, collection: dict[str, Any], workspace: str, name: str, digest: str,
+            rows: list[tuple[str, object]], *, dry_run: bool) -> dict[str, Any]:
+    """The first publish: create the collection, adopting it if a create that answered an error landed."""
+    result: dict[str, Any] = {"uid": None, "changes": []}
+    action.set_output("breaking-changes", "[]")
+    if dry_run:
         action.set_output("changed", "true")
-        rows.append(("Result", "created" + (" (adopted after an error answer)" if adopted else "")))
-        rows.append(("Items", f"{convert.count_requests(collection)} requests"))
-        action.notice(
-            f"Created Postman collection '{name}' ({result['uid']}). Later runs find it by name; to pin it, commit "
-            f'{DEFAULT_CONFIG} with {{"collection-uid": "{result["uid"]}"}}.'
-        )
+        rows.append(("Result", f"would create '{name}' in workspace {workspace} (dry run)"))
         return result
 
-    assert uid is not None
-    previous_hash = convert.stored_hash(current)
-    if previous_hash == digest and not force:
+    def lookup() -> dict[str, Any] | None:
+        """Was the failed create applied anyway? Then adopt it instead of creating a duplicate."""
+        same = api.find_by_name(workspace, name)
+        for candidate in same:
+            fetched = api.get_collection(str(candidate.get("uid") or candidate.get("id")))
+            if convert.stored_hash(fetched) == digest:
+                action.warning(f"the failed create had been applied: adopting {candidate.get('uid')}")
+                return candidate
+        return None
+
+    created, adopted = api.create_collection(workspace, collection, lookup)
+    result["uid"] = str(created.get("uid") or created.get("id") or "")
+    if not result["uid"]:  # never report success without an identity (portman #660)
+        raise UserError(
+            f"Postman accepted the collection but returned no UID ({created}).",
+            "check the workspace in Postman; the next run finds the collection by name.",
+        )
+    action.set_output("changed", "true")
+    rows.append(("Result", "created" + (" (adopted after an error answer)" if adopted else "")))
+    rows.append(("Items", f"{convert.count_requests(collection)} requests"))
+    action.notice(
+        f"Created Postman collection '{name}' ({result['uid']}). Later runs find it by name; to pin it, commit "
+        f'{DEFAULT_CONFIG} with {{"collection-uid": "{result["uid"]}"}}.'
+    )
+    return result
+
+
+def _compare(action: Action, document: dict[str, Any], current: dict[str, Any], uid: str, digest: str,
+             rows: list[tuple[str, object]], *, force: bool,
+             fail_on_breaking: bool) -> tuple[list[Change], dict[str, Any], dict[str, Any]] | None:
+    """None when the published hash is the spec's (skip); else the breaking changes and the old and new specs.
+    With `fail-on-breaking`, breaking changes stop the publish here."""
+    if convert.stored_hash(current) == digest and not force:
         action.set_output("changed", "false")
         action.set_output("breaking-changes", "[]")
         rows.append(("Result", "unchanged: the spec's hash equals the one last published; skipped"))
-        return result
-
+        return None
     previous = convert.stored_spec(current)
-    reconstructed = previous is None
     old_spec = previous if previous is not None else convert.reconstruct(current)
     new_spec = json.loads(convert.canonical(document))
-    changes.extend(breaking_changes(old_spec, new_spec, reconstructed=reconstructed))
+    changes = breaking_changes(old_spec, new_spec, reconstructed=previous is None)
     action.set_output("breaking-changes", json.dumps([c.as_dict() for c in changes]))
-    if changes:
-        for change in changes[:20]:
-            action.warning(f"breaking change: {change.operation}: {change.detail}")
+    for change in changes[:20]:
+        action.warning(f"breaking change: {change.operation}: {change.detail}")
     if changes and fail_on_breaking:
         action.set_output("changed", "false")
         _summary_changes(action, changes)
-        result["changes"] = []
         raise UserError(
             f"{len(changes)} breaking change(s) against the published collection {uid}; not published "
             "(fail-on-breaking is true).",
             "restore compatibility (see the list), or publish deliberately with `fail-on-breaking: false`.",
             input_name="fail-on-breaking",
         )
+    return changes, old_spec, new_spec
 
-    counts = convert.carry_ids(collection, current, convert.renames(old_spec, new_spec))
+
+def _update(action: Action, api: PostmanApi, collection: dict[str, Any], current: dict[str, Any], uid: str,
+            digest: str, rows: list[tuple[str, object]], renames: Any, *, dry_run: bool, async_threshold: int,
+            task_timeout: float) -> None:
+    """PUT the collection in place, item IDs carried over; never re-sent once it landed."""
+    counts = convert.carry_ids(collection, current, renames)
     payload_size = len(json.dumps({"collection": collection}))
     if payload_size > MAX_COLLECTION_BYTES:
         raise UserError(
@@ -466,7 +487,7 @@ def _publish(
     if dry_run:
         action.set_output("changed", "true")
         rows.append(("Result", f"would update {uid} (dry run)"))
-        return result
+        return
 
     def applied() -> dict[str, Any] | None:
         """Did a failed PUT land anyway? Then do not send it again (new items would get new ids twice)."""
@@ -475,32 +496,35 @@ def _publish(
 
     action.info(f"updating {uid}: {counts['kept']} items keep their ids, {counts['new']} new, "
                 f"{counts['removed']} removed ({payload_size / 1e6:.2f} MB)")
-    use_async = payload_size >= async_threshold
-    status, body = api.put_collection(uid, collection, async_=use_async, lookup=applied)
+    status, body = api.put_collection(uid, collection, async_=payload_size >= async_threshold, lookup=applied)
     how = "updated"
     if status == 0:
         how = "updated (applied despite an error answer)"
     elif status == 202:
-        node = body.get("task", body) if isinstance(body, dict) else {}
-        task_id = str(node.get("id") or node.get("taskId") or "")
-        if not task_id:
-            raise UserError(f"Postman answered 202 without a task id: {body}.", "re-run; if it repeats, report it.")
-        task = api.wait_task(task_id, task_timeout)
-        if task.status == "failed":
-            raise UserError(
-                f"Postman's asynchronous update task {task_id} failed; the collection keeps its previous content.",
-                "re-run; if it fails again, try `async-threshold: 0` off (a synchronous PUT) to see the error.",
-            )
-        if applied() is None:
-            raise UserError(
-                f"Postman's update task {task_id} reported {task.status} but the collection does not carry the new "
-                "spec hash.",
-                "re-run; the next run compares hashes again.",
-            )
-        how = f"updated asynchronously (task {task_id})"
+        how = _await_update(api, body, task_timeout, applied)
     action.set_output("changed", "true")
     rows.append(("Result", how))
-    return result
+
+
+def _await_update(api: PostmanApi, body: Any, task_timeout: float, applied: Any) -> str:
+    """An asynchronous PUT (202): wait for its task, then check the collection carries the new hash."""
+    node = body.get("task", body) if isinstance(body, dict) else {}
+    task_id = str(node.get("id") or node.get("taskId") or "")
+    if not task_id:
+        raise UserError(f"Postman answered 202 without a task id: {body}.", "re-run; if it repeats, report it.")
+    task = api.wait_task(task_id, task_timeout)
+    if task.status == "failed":
+        raise UserError(
+            f"Postman's asynchronous update task {task_id} failed; the collection keeps its previous content.",
+            "re-run; if it fails again, try `async-threshold: 0` off (a synchronous PUT) to see the error.",
+        )
+    if applied() is None:
+        raise UserError(
+            f"Postman's update task {task_id} reported {task.status} but the collection does not carry the new "
+            "spec hash.",
+            "re-run; the next run compares hashes again.",
+        )
+    return f"updated asynchronously (task {task_id})"
 
 
 def main() -> int:
