@@ -46,46 +46,63 @@ def publish(
     hub = SpecHubApi(api)
     content = content_of(document)
     digest = convert.spec_hash(document, {"name": name, "mode": "spec-hub"})
-    changes: list[Change] = []
-    result: dict[str, Any] = {"uid": None, "spec_id": spec_id, "changes": changes}
-    if not spec_id:
-        if not workspace:
-            raise UserError("Spec Hub mode needs `workspace` or `spec-id`.", "set `workspace:`.",
-                            input_name="workspace")
-        same = hub.find_by_name(workspace, name)
-        if len(same) > 1:
-            raise UserError(
-                f"Workspace {workspace} has {len(same)} specs named '{name}'.",
-                "set `spec-id:` to this service's spec.", input_name="spec-id",
-            )
-        spec_id = str(same[0]["id"]) if same else None
-
+    spec_id = spec_id or _find(hub, workspace, name)
     if spec_id is None:
         assert workspace is not None
-        action.set_output("breaking-changes", "[]")
-        action.set_output("changed", "true")
-        if dry_run:
-            rows.append(("Result", f"would create spec '{name}' in workspace {workspace} (dry run)"))
-            return result
+        return _create(action, hub, version, content, name=name, workspace=workspace, rows=rows, dry_run=dry_run,
+                       task_timeout=task_timeout)
+    return _update(action, hub, document, content, digest, spec_id, name=name, rows=rows, dry_run=dry_run,
+                   force=force, fail_on_breaking=fail_on_breaking, task_timeout=task_timeout)
 
-        def lookup() -> dict[str, Any] | None:
-            hits = hub.find_by_name(workspace, name)
-            return hits[0] if hits else None
 
-        created, adopted = hub.create(workspace, name, spec_type(version), ROOT_PATH, content, lookup)
-        spec_id = str(created.get("id") or "")
-        result["spec_id"] = spec_id
-        task = hub.generate(spec_id, name)
-        done = hub.wait(f"/specs/{spec_id}/tasks/{task}", task_timeout)
-        if done.get("status") != "completed":
-            raise UserError(f"Postman could not generate a collection from spec {spec_id}: {done}.",
-                            "open the spec in Spec Hub and check its errors; then re-run.")
-        resources = (done.get("details") or {}).get("resources") or [{}]
-        result["uid"] = str(resources[0].get("id") or "")
-        rows.append(("Result", "spec created, collection generated" + (" (adopted after an error)" if adopted else "")))
+def _find(hub: SpecHubApi, workspace: str | None, name: str) -> str | None:
+    """The spec named ``name`` in the workspace (None: not yet created)."""
+    if not workspace:
+        raise UserError("Spec Hub mode needs `workspace` or `spec-id`.", "set `workspace:`.", input_name="workspace")
+    same = hub.find_by_name(workspace, name)
+    if len(same) > 1:
+        raise UserError(
+            f"Workspace {workspace} has {len(same)} specs named '{name}'.",
+            "set `spec-id:` to this service's spec.", input_name="spec-id",
+        )
+    return str(same[0]["id"]) if same else None
+
+
+def _create(action: Action, hub: SpecHubApi, version: str, content: str, *, name: str, workspace: str,
+            rows: list[tuple[str, object]], dry_run: bool, task_timeout: float) -> dict[str, Any]:
+    """First run: create the spec (adopting one a failed create left) and let Postman generate the collection."""
+    result: dict[str, Any] = {"uid": None, "spec_id": None, "changes": []}
+    action.set_output("breaking-changes", "[]")
+    action.set_output("changed", "true")
+    if dry_run:
+        rows.append(("Result", f"would create spec '{name}' in workspace {workspace} (dry run)"))
         return result
 
+    def lookup() -> dict[str, Any] | None:
+        hits = hub.find_by_name(workspace, name)
+        return hits[0] if hits else None
+
+    created, adopted = hub.create(workspace, name, spec_type(version), ROOT_PATH, content, lookup)
+    spec_id = str(created.get("id") or "")
     result["spec_id"] = spec_id
+    task = hub.generate(spec_id, name)
+    done = hub.wait(f"/specs/{spec_id}/tasks/{task}", task_timeout)
+    if done.get("status") != "completed":
+        raise UserError(f"Postman could not generate a collection from spec {spec_id}: {done}.",
+                        "open the spec in Spec Hub and check its errors; then re-run.")
+    resources = (done.get("details") or {}).get("resources") or [{}]
+    result["uid"] = str(resources[0].get("id") or "")
+    rows.append(("Result", "spec created, collection generated" + (" (adopted after an error)" if adopted else "")))
+    return result
+
+
+def _update(action: Action, hub: SpecHubApi, document: dict[str, Any], content: str, digest: str, spec_id: str, *,
+            name: str, rows: list[tuple[str, object]], dry_run: bool, force: bool, fail_on_breaking: bool,
+            task_timeout: float) -> dict[str, Any]:
+    """Later runs: skip when the root file has the same normalised hash; else report breaking changes, update
+    the root file and synchronise (or generate) the collection."""
+    changes: list[Change] = []
+    result: dict[str, Any] = {"uid": None, "spec_id": spec_id, "changes": changes}
     root = hub.root_file(spec_id)
     old_doc: dict[str, Any] | None = None
     if root and isinstance(root.get("content"), str):
@@ -110,7 +127,6 @@ def publish(
         action.summary.heading(f"Breaking changes ({len(changes)})", 4).table(
             ["kind", "operation", "change"], [(c.kind, c.operation, c.detail) for c in changes]
         )
-        result["changes"] = []
         raise UserError(
             f"{len(changes)} breaking change(s) against spec {spec_id}; not published (fail-on-breaking is true).",
             "restore compatibility, or publish deliberately with `fail-on-breaking: false`.",
@@ -120,8 +136,7 @@ def publish(
     if dry_run:
         rows.append(("Result", f"would update spec {spec_id} and synchronise its collection (dry run)"))
         return result
-    path = str((root or {}).get("path") or ROOT_PATH)
-    hub.update_file(spec_id, path, content)
+    hub.update_file(spec_id, str((root or {}).get("path") or ROOT_PATH), content)
     if uid:
         task = hub.synchronize(uid, spec_id)
         done = hub.wait(f"/collections/{uid}/tasks/{task}", task_timeout)
