@@ -34,3 +34,11 @@ def act(stack_tmp: Path, runtime_venv: Path) -> Iterator[ActRunner]:
     base = stack_tmp / "act"
     base.mkdir()
     yield ActRunner(base, venv=runtime_venv)
+
+
+@pytest.fixture
+def secrets_sweep(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``sweep = secrets_sweep([token, ...])``: child argv is recorded from here on (see tests/secrets_sweep.py)."""
+    from tests.secrets_sweep import SecretsSweep
+
+    return lambda secrets: SecretsSweep(secrets, monkeypatch)

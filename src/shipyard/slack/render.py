@@ -41,17 +41,38 @@ def esc(text: str) -> str:
 
 
 _MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^)\s]{1,2000})\)")
+_SLACK_LINK = re.compile(r"<(https?://[^|<>\s]{1,2000})(?:\|([^<>\n]{1,300}))?>")
+_LINKS = re.compile(f"{_MD_LINK.pattern}|{_SLACK_LINK.pattern}")
 _MD_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 
 
+def safe_url(url: str) -> str:
+    """A URL for ``<url|label>``: the characters that would end it or start markup are percent-encoded."""
+    for raw, enc in (("%", "%25"), ("|", "%7C"), ("<", "%3C"), (">", "%3E"), (" ", "%20"), ("\n", "%0A")):
+        url = url.replace(raw, enc)
+    return url.replace("&", "&amp;")
+
+
 def mrkdwn(text: str) -> str:
-    """Markdown details (``[text](url)``, ``**bold**``) to Slack mrkdwn; Slack links pass through."""
-    text = _MD_LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1).replace('|', '/')}>", text)
-    return _MD_BOLD.sub(r"*\1*", text)
+    """Markdown details (``[text](url)``, ``**bold**``) to Slack mrkdwn, everything else escaped.
+
+    Only web links stay live (Markdown ones and Slack's ``<https://...|label>``): any other ``<...>`` from data
+    (``<!channel>``, ``<!here>``, ``<@U...>``, ``<!subteam^...>``) is shown as text and notifies nobody."""
+    out: list[str] = []
+    pos = 0
+    for m in _LINKS.finditer(text):
+        out.append(esc(text[pos:m.start()]))
+        if m.group(2):
+            out.append(link(m.group(2), m.group(1)))
+        else:
+            out.append(link(m.group(3), m.group(4) or m.group(3)))
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return _MD_BOLD.sub(r"*\1*", "".join(out))
 
 
 def link(url: str, label: str) -> str:
-    return f"<{url}|{esc(label).replace('|', '/')}>" if url else esc(label)
+    return f"<{safe_url(url)}|{esc(label).replace('|', '/')}>" if url else esc(label)
 
 
 @dataclass
@@ -182,7 +203,7 @@ def parent_message(
         text += f" ({ctx.repository}@{ctx.short_sha}{' ' + ctx.ref_name if ctx.ref_name else ''})"
     if state.final == "failure" and state.error:
         text += f": {state.error}"
-    return fit(blocks, text)
+    return fit(blocks, esc(text))  # the fallback text is mrkdwn and the notification's text: all of it is data
 
 
 def stage_reply(state: RunState, name: str) -> str:
@@ -197,14 +218,14 @@ def stage_reply(state: RunState, name: str) -> str:
         body.append(mrkdwn(entry.details.strip()))
     if entry.error.strip():
         fence = "```"
-        body.append(fence + entry.error.strip().replace(fence, "'''") + fence)
+        body.append(fence + esc(entry.error.strip()).replace(fence, "'''") + fence)
     return clip("\n".join(body), TEXT_LIMIT - 1000, OVERFLOW)
 
 
 def alert_text(ctx: RunContext, state: RunState, mentions: Mentions, *, recovered: bool) -> str:
     who = mentions.render()
     name = ctx.service or ctx.repository
-    env = f" ({ctx.environment})" if ctx.environment else ""
+    env = f" ({esc(ctx.environment)})" if ctx.environment else ""
     if recovered:
         msg = f":white_check_mark: {esc(name)}{env} is fixed: this run deployed after the previous one failed."
     else:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from shipyard.slack.api import (
 )
 from shipyard.slack.context import RunContext, from_env
 from shipyard.slack.model import FINAL_STATUSES, JOB_STATUSES, STAGE_STATUSES, RunState, auto_final
-from shipyard.slack.routing import Route
+from shipyard.slack.routing import CHANNEL, Route
 from shipyard.slack.routing import load as load_routing
 
 EVENT_TYPE = "shipyard_run"
@@ -40,6 +41,35 @@ ACTION_DEFAULTS = {"mentions": "true", "thread-details": "true", "rerun-lookback
 STEP_BUDGET = 15.0  # seconds one step may spend on Slack, apart from 429 waits (SHIPYARD_SLACK_TIMEOUT)
 DOWN_BUDGET = 3.0  # after a step of this job found Slack unreachable: one short try
 DOWN_FOR = 900.0  # seconds an "unreachable" verdict holds for the later steps of the job
+
+
+# Inputs shown as one value: a line break or a control character in them is a mistake (or an attack).
+IDENTIFIERS = ("service", "environment", "stage", "author", "channel", "pr-url", "job-url", "image-digest",
+               "previous-status")
+# Inputs whose text reaches Slack, the summary or the outputs.
+FREE_TEXT = ("details", "error", "commit-title", "image-tag", "stages", "matrix-key", *IDENTIFIERS)
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_inputs(action: Action) -> None:
+    """Credentials inside URLs and known secrets are blanked, control characters dropped from free text, and an
+    identifier with a line break or a control character is refused (before anything is sent)."""
+    from shipyard.runtime import env_name
+
+    for name in FREE_TEXT:
+        raw = action.input(name)
+        if raw is None:
+            continue
+        if name in IDENTIFIERS and (_CONTROL.search(raw) or "\n" in raw):
+            raise UserError(f"Input '{name}' holds a line break or a control character.",
+                            f"give `{name}` as one line of plain text.", input_name=name)
+        action.env[env_name(name)] = _CONTROL.sub("", action.scrub(_CREDENTIALS.sub(r"\1***@", raw)))
+    channel = action.input("channel")
+    if channel and not CHANNEL.fullmatch(channel):
+        raise UserError(f"Input 'channel' '{channel}' is neither a channel ID (C...) nor a channel name.",
+                        "set `channel:` to the channel ID from the channel's details (C0123456789) or #name.",
+                        input_name="channel")
 
 
 class SlackAmbiguous(SlackUnavailable):
@@ -620,6 +650,9 @@ def run(action: Action) -> None:
     memo = store.load_job(memo_path)
     carry_inputs(action, memo)
     try:
+        action.secret("token")
+        action.secret("webhook-url")
+        clean_inputs(action)
         _run(action, memo)
     finally:  # whatever happened, the later steps of the job get the inputs this one was given
         try:
