@@ -176,7 +176,7 @@ def parent_message(
     """Blocks and fallback text of the parent message."""
     head = headline(ctx, state)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": head, "emoji": True}},
+        {"type": "header", "text": {"type": "plain_text", "text": esc(head), "emoji": True}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in _fields(ctx, state, author)]},
     ]
     lines = checklist_lines(state)
@@ -185,7 +185,7 @@ def parent_message(
     if state.final in ("failure", "timed-out", "cancelled"):
         what = {"failure": "Failed", "timed-out": "Timed out", "cancelled": "Cancelled"}[state.final]
         at = f" at *{esc(stage_label(state.failed_stage))}*" if state.failed_stage else ""
-        error = f": {mrkdwn(state.error)}" if state.error else ""
+        error = f": {esc(state.error)}" if state.error else ""
         job = f"\n{link(ctx.failing_job_url, 'Open the failing job')}" if ctx.failing_job_url else ""
         blocks.append(section(f"{EMOJI[state.final]} {what}{at}{error}{job}"))
     if note:
@@ -233,7 +233,7 @@ def alert_text(ctx: RunContext, state: RunState, mentions: Mentions, *, recovere
         what = {"failure": "failed", "timed-out": "timed out", "cancelled": "was cancelled"}.get(state.status, "failed")
         msg = f":rotating_light: {esc(name)}{env} {what}{at}"
         if state.error:
-            msg += f": {mrkdwn(clip(state.error, 1500))}"
+            msg += f": {esc(clip(state.error, 1500))}"
         if ctx.failing_job_url:
             msg += f"\n{link(ctx.failing_job_url, 'Open the failing job')}"
     return clip(f"{who} {msg}" if who else msg, TEXT_LIMIT - 1000, OVERFLOW)

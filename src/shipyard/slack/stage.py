@@ -57,6 +57,9 @@ def clean_inputs(action: Action) -> None:
     identifier with a line break or a control character is refused (before anything is sent)."""
     from shipyard.runtime import env_name
 
+    for key, given in list(action.env.items()):  # a credential inside a URL never reaches a message or a log
+        if key.startswith("INPUT_") and key not in ("INPUT_TOKEN", "INPUT_WEBHOOK_URL") and "@" in given:
+            action.env[key] = _CREDENTIALS.sub(r"\1***@", given)
     for name in FREE_TEXT:
         raw = action.input(name)
         if raw is None:
@@ -646,13 +649,14 @@ def _dry_run_payloads(n: Notifier, state: RunState) -> list[dict[str, Any]]:
 
 
 def run(action: Action) -> None:
+    action.secret("token")
+    action.secret("webhook-url")
+    clean_inputs(action)
     memo_path = store.job_path(action.env, dry_run=action.dry_run)
     memo = store.load_job(memo_path)
     carry_inputs(action, memo)
     try:
-        action.secret("token")
-        action.secret("webhook-url")
-        clean_inputs(action)
+        clean_inputs(action)  # the carried values too
         _run(action, memo)
     finally:  # whatever happened, the later steps of the job get the inputs this one was given
         try:
