@@ -571,10 +571,18 @@ class RegistryClient:
         if not valid_tag(tag):
             raise UserError(f"'{tag}' is not a valid image tag.", "use letters, digits, '_', '.' and '-' "
                             "(at most 128, not starting with '.' or '-').")
-        response = self.request(
-            "PUT", f"/v2/{repository}/manifests/{tag}", scope=self.scope(repository, "pull,push"),
-            headers={"Content-Type": manifest.media_type}, data=manifest.body,
-        )
+        try:
+            response = self.request(
+                "PUT", f"/v2/{repository}/manifests/{tag}", scope=self.scope(repository, "pull,push"),
+                headers={"Content-Type": manifest.media_type}, data=manifest.body,
+            )
+        except RegistryError as exc:
+            # a PUT that landed but answered 5xx (or whose answer was lost) is a success: look before failing
+            if self._tag_is(repository, tag, manifest.digest):
+                return manifest.digest
+            raise exc from None
+        if response.status_code >= 400 and self._tag_is(repository, tag, manifest.digest):
+            return manifest.digest  # e.g. the retry of an applied PUT refused by an immutable tag
         if response.status_code not in (200, 201, 202):
             detail = _error_text(response)
             raise RegistryError(f"PUT {repository}:{tag} answered {response.status_code}{detail}",
@@ -583,6 +591,13 @@ class RegistryClient:
         if digest != manifest.digest:
             raise RegistryError(f"retag {repository}:{tag} changed the digest ({manifest.digest} -> {digest})")
         return digest
+
+    def _tag_is(self, repository: str, tag: str, digest: str) -> bool:
+        try:
+            info = self.head_manifest(repository, tag)
+        except RegistryError:
+            return False
+        return info is not None and info.digest == digest
 
     def retag(self, repository: str, source: str, tags: Iterable[str]) -> Manifest:
         """Give the manifest at ``source`` (tag or digest) every tag in ``tags``, without moving any layer.

@@ -16,6 +16,7 @@ import base64
 import json
 import re
 import urllib.parse
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,33 @@ class AwsCredentials:
         return [v for v in (self.access_key_id, self.secret_access_key, self.session_token) if v]
 
 
+_DEADLINES: weakref.WeakKeyDictionary[Action, tuple[float, float]] = weakref.WeakKeyDictionary()
+
+
+def start_budget(action: Action, seconds: float) -> None:
+    """The stage's time budget for its AWS and registry calls (retries included; the scan wait has its own)."""
+    _DEADLINES[action] = (action.clock() + seconds, seconds)
+
+
+def remaining(action: Action) -> float:
+    deadline = _DEADLINES.get(action)
+    return float("inf") if deadline is None else deadline[0] - action.clock()
+
+
+def io_timeout(action: Action, longest: float = 60.0) -> float:
+    """One request's connect/read timeout: a quarter of the budget, at most ``longest``, at least 1 s."""
+    deadline = _DEADLINES.get(action)
+    return longest if deadline is None else max(1.0, min(longest, deadline[1] / 4))
+
+
+def out_of_time(action: Action, what: str, detail: str = "") -> UserError:
+    seconds = _DEADLINES.get(action, (0.0, 0.0))[1]
+    return UserError(f"{what} did not succeed within the stage's timeout ({seconds:.0f}s)"
+                     + (f": {detail}" if detail else "") + ".",
+                     "check the network path to AWS (endpoint URLs, VPC endpoints, proxy) and re-run; raise "
+                     "`timeout` if the network is slow but working.")
+
+
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -59,10 +87,11 @@ def error_code(exc: BaseException) -> str:
 
 
 def error_message(exc: BaseException) -> str:
+    """The error's message as one line (a remote's text may hold newlines: it goes into one ::error::)."""
     response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str((response.get("Error") or {}).get("Message") or exc)
-    return str(exc)
+    text = str((response.get("Error") or {}).get("Message") or exc) if isinstance(response, dict) else str(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def http_status(exc: BaseException) -> int:
@@ -74,10 +103,13 @@ def http_status(exc: BaseException) -> int:
 
 def is_transient(exc: BaseException) -> bool:
     """Throttling, 5xx and connection trouble: worth another try after botocore's own retries."""
+    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
     from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import ReadTimeoutError
+    from botocore.parsers import ResponseParserError
 
-    if isinstance(exc, (BotoConnectionError, ReadTimeoutError, TransientError)):
+    # ResponseParserError: a proxy or load balancer answered something that is not AWS's (an HTML 502 page)
+    if isinstance(exc, (BotoConnectionError, ReadTimeoutError, ConnectionClosedError, ResponseParserError,
+                        TransientError)):
         return True
     return error_code(exc) in THROTTLING_CODES or http_status(exc) >= 500
 
@@ -200,7 +232,7 @@ def _client(service: str, kwargs: dict[str, Any]) -> Any:
         _SESSION.append(boto3.session.Session())
     config = kwargs["config"]
     key = repr((service, sorted((k, v) for k, v in kwargs.items() if k != "config"), config.retries,
-                config.signature_version))
+                config.signature_version, config.connect_timeout, config.read_timeout))
     client = _CLIENTS.get(key)
     if client is None:
         client = _SESSION[0].client(service, **kwargs)
@@ -209,11 +241,11 @@ def _client(service: str, kwargs: dict[str, Any]) -> Any:
 
 
 def sts_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None,
-               unsigned: bool = False, mode: str = "adaptive") -> Any:
+               unsigned: bool = False, mode: str = "adaptive", timeout: float = 60.0) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    config = _boto_config(max_attempts, mode)
+    config = _boto_config(max_attempts, mode, min(10.0, timeout), timeout)
     if unsigned:
         config = config.merge(Config(signature_version=UNSIGNED))
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
@@ -285,7 +317,12 @@ def resolve_credentials(
     static = AwsCredentials(key_id, secret, token, "static keys") if key_id and secret else None
     if not role_arn:
         return static or environment_credentials(action)
-    duration = action.integer("role-duration-seconds", 3600, minimum=900, maximum=43200)
+    try:
+        duration = action.integer("role-duration-seconds", 3600, minimum=900, maximum=43200)
+    except UserError as exc:
+        raise UserError(exc.message, "set `role-duration-seconds:` to a whole number from 900 to 43200 (the role's "
+                        "maximum session duration caps it; default 3600).",
+                        input_name="role-duration-seconds") from None
     name = session_name(action, action.input("role-session-name"))
     chaining = action.boolean("role-chaining", False)
 
@@ -298,7 +335,8 @@ def resolve_credentials(
 
     if static is None and not chaining:
         id_token = fetch_github_id_token(action, action.input("audience") or DEFAULT_AUDIENCE)
-        sts = sts_client(region, sts_endpoint, max_attempts, None, unsigned=True, mode=retry_mode(action.env))
+        sts = sts_client(region, sts_endpoint, max_attempts, None, unsigned=True, mode=retry_mode(action.env),
+                         timeout=io_timeout(action))
 
         def web_identity() -> dict[str, Any]:
             response: dict[str, Any] = sts.assume_role_with_web_identity(
@@ -306,24 +344,30 @@ def resolve_credentials(
             return response
 
         try:
-            response = action.retry("sts:AssumeRoleWithWebIdentity", web_identity, attempts=6, max_elapsed=90,
+            response = action.retry("sts:AssumeRoleWithWebIdentity", web_identity, attempts=6,
+                                    max_elapsed=_left(action, "sts:AssumeRoleWithWebIdentity", 90),
                                     retry_on=is_transient)
         except Exception as exc:
+            if is_transient(exc):
+                raise _unreachable(action, "sts:AssumeRoleWithWebIdentity", exc) from None
             if error_code(exc):
                 raise _assume_role_error(exc, role_arn, id_token)
             raise
         return _result(response, f"OIDC → {role_arn}")
 
     base = static or environment_credentials(action)
-    sts = sts_client(region, sts_endpoint, max_attempts, base, mode=retry_mode(action.env))
+    sts = sts_client(region, sts_endpoint, max_attempts, base, mode=retry_mode(action.env), timeout=io_timeout(action))
 
     def assume() -> dict[str, Any]:
         response: dict[str, Any] = sts.assume_role(RoleArn=role_arn, RoleSessionName=name, DurationSeconds=duration)
         return response
 
     try:
-        response = action.retry("sts:AssumeRole", assume, attempts=6, max_elapsed=90, retry_on=is_transient)
+        response = action.retry("sts:AssumeRole", assume, attempts=6, max_elapsed=_left(action, "sts:AssumeRole", 90),
+                                retry_on=is_transient)
     except Exception as exc:
+        if is_transient(exc):
+            raise _unreachable(action, "sts:AssumeRole", exc) from None
         if error_code(exc):
             raise _assume_role_error(exc, role_arn, None)
         from botocore.exceptions import NoCredentialsError
@@ -341,9 +385,10 @@ def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint:
     """(account, arn) of whoever the credentials belong to."""
     from botocore.exceptions import NoCredentialsError
 
-    sts = sts_client(region, sts_endpoint, max_attempts, creds, mode=retry_mode(action.env))
+    sts = sts_client(region, sts_endpoint, max_attempts, creds, mode=retry_mode(action.env), timeout=io_timeout(action))
     try:
-        identity = action.retry("sts:GetCallerIdentity", sts.get_caller_identity, attempts=5, retry_on=is_transient)
+        identity = action.retry("sts:GetCallerIdentity", sts.get_caller_identity, attempts=5,
+                                max_elapsed=_left(action, "sts:GetCallerIdentity", 120), retry_on=is_transient)
     except NoCredentialsError:
         raise UserError(
             "No AWS credentials: no role-to-assume, no static keys, and nothing in the runner's credential chain.",
@@ -351,6 +396,8 @@ def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint:
             "aws-secret-access-key from secrets, or run on a runner with IRSA/Pod Identity/instance profile.",
         )
     except Exception as exc:
+        if is_transient(exc):
+            raise _unreachable(action, "sts:GetCallerIdentity", exc) from None
         if error_code(exc):
             raise UserError(f"AWS refused the credentials ({error_code(exc)}: {error_message(exc)}).",
                             "check the keys or the role; they may be expired or revoked.")
@@ -359,15 +406,32 @@ def caller_account(action: Action, region: str, max_attempts: int, sts_endpoint:
 
 
 def ecr_client(region: str, endpoint_url: str | None, max_attempts: int, creds: AwsCredentials | None,
-               mode: str = "adaptive") -> Any:
+               mode: str = "adaptive", timeout: float = 60.0) -> Any:
     """An ECR client with adaptive retries; ``endpoint_url`` None lets botocore honour AWS_ENDPOINT_URL_ECR."""
-    kwargs: dict[str, Any] = {"region_name": region, "config": _boto_config(max_attempts, mode)}
+    kwargs: dict[str, Any] = {"region_name": region,
+                              "config": _boto_config(max_attempts, mode, min(10.0, timeout), timeout)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     if creds:
         kwargs.update(aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
                       aws_session_token=creds.session_token)
     return _client("ecr", kwargs)
+
+
+def _left(action: Action, what: str, longest: float) -> float:
+    """How long a call's retries may take: what is left of the budget (at most ``longest``)."""
+    left = remaining(action)
+    if left <= 0:
+        raise out_of_time(action, what)
+    return min(longest, left)
+
+
+def _unreachable(action: Action, what: str, exc: BaseException) -> UserError:
+    detail = f"{error_code(exc) or type(exc).__name__}: {error_message(exc)}"
+    if remaining(action) <= 0:
+        return out_of_time(action, what, detail)
+    return UserError(f"AWS STS kept failing {what} after every retry ({detail}).",
+                     "check sts-endpoint-url and the runner's network path to STS (proxy, VPC endpoint), then re-run.")
 
 
 ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation",
@@ -385,9 +449,14 @@ def call(action: Action, client: Any, operation: str, **params: Any) -> dict[str
         return result
 
     try:
-        return action.retry(f"ECR {operation}", once, attempts=4, max_elapsed=120, retry_on=is_transient)
+        return action.retry(f"ECR {operation}", once, attempts=4, max_elapsed=_left(action, iam_action, 120),
+                            retry_on=is_transient)
+    except UserError:
+        raise
     except Exception as exc:
         code = error_code(exc)
+        if is_transient(exc) and remaining(action) <= 0:
+            raise out_of_time(action, iam_action, f"{code or type(exc).__name__}: {error_message(exc)}") from None
         if is_transient(exc):
             raise UserError(
                 f"AWS kept failing {iam_action} after every retry ({code or type(exc).__name__}: "

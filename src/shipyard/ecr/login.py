@@ -48,6 +48,12 @@ def parse_endpoint(value: str | None) -> tuple[str, bool]:
                             "write `https://host[:port]` (or `http://` for a plain-HTTP registry).",
                             input_name="registry-endpoint")
         return parts.netloc, parts.scheme == "http"
+    from shipyard.oci import _HOST_RE
+
+    if not _HOST_RE.fullmatch(text):
+        raise UserError(f"Input 'registry-endpoint' has '{text[:80]}', which is not a registry host or URL.",
+                        "write `https://host[:port]` (or `http://` for a plain-HTTP registry).",
+                        input_name="registry-endpoint")
     return text, False
 
 
@@ -61,6 +67,7 @@ def endpoint_for(spec: str | None, region: str) -> tuple[str, bool]:
         return parse_endpoint(mapping.get(region))
     if len(lines) != 1:
         raise UserError("Input 'registry-endpoint' must be one endpoint or `region=endpoint` lines.",
+                        "write one `https://host[:port]`, or one `eu-west-1=https://host` line per region.",
                         input_name="registry-endpoint")
     return parse_endpoint(lines[0])
 

@@ -124,7 +124,9 @@ def _skopeo(action: Action, args: list[str], what: str, timeout: float = 1800) -
             raise UserError(f"{what} failed: the source image was not found ({detail}).",
                             "pass the build stage's image reference as source-image, e.g. "
                             "`containers-storage:<ref>` (buildah) or `docker-daemon:<ref>` (docker).")
-        raise UserError(f"{what} failed (skopeo exit {proc.returncode}): {detail}")
+        raise UserError(f"{what} failed (skopeo exit {proc.returncode}): {detail}",
+                        "check source-image (a local image reference such as `containers-storage:<ref>`) and the "
+                        "registry's reachability, then re-run.")
 
 
 def stage_image(action: Action, source: str, workdir: Path, manifest_format: str | None) -> Manifest:
@@ -159,7 +161,10 @@ def upload(action: Action, source: str, login: Login, repository: str, tag: str,
             args.append("--src-tls-verify=false")
         destination = f"docker://{login.data_host}/{repository}:{tag}"
         with action.group(f"Push {login.registry}/{repository}:{tag}"):
-            _skopeo(action, [*args, source, destination], f"pushing {repository}:{tag}")
+            from shipyard.ecr.aws import remaining
+
+            _skopeo(action, [*args, source, destination], f"pushing {repository}:{tag}",
+                    timeout=max(10.0, min(1800.0, remaining(action))))
         pushed = digest_file.read_text().strip() if digest_file.exists() else digest
     if pushed != digest:
         raise UserError(f"the registry stored {repository}:{tag} as {pushed}, expected {digest}.",
@@ -167,9 +172,12 @@ def upload(action: Action, source: str, login: Login, repository: str, tag: str,
 
 
 def registry_client(action: Action, login: Login) -> RegistryClient:
+    from shipyard.ecr.aws import io_timeout, remaining
+
     return RegistryClient(action, login.data_host, credentials=Credentials(login.username, login.password,
                                                                             source="ecr login"),
-                          insecure=login.insecure)
+                          insecure=login.insecure, timeout=io_timeout(action, 30.0),
+                          max_elapsed=max(1.0, min(120.0, remaining(action))))
 
 
 def _matching_prefix(tag: str, prefixes: Sequence[str]) -> str | None:

@@ -148,8 +148,8 @@ def settings_from_inputs(action: Action) -> Settings:
         cache_prefixes=cache,
         mutable_prefixes=mutable,
         protected_prefixes=protected,
-        keep_images=action.integer("keep-images", 100, minimum=1, maximum=9999),
-        untagged_days=action.integer("untagged-expire-days", 14, minimum=0, maximum=3650),
+        keep_images=_whole(action, "keep-images", 100, 1, 9999),
+        untagged_days=_whole(action, "untagged-expire-days", 14, 0, 3650),
         scan_on_push=action.boolean("scan-on-push", True),
         encryption=encryption,
         kms_key=kms_key,
@@ -336,3 +336,12 @@ def fix_drift(action: Action, ecr: Any, state: RepoState, settings: Settings, re
 def drift_rows(drift: Sequence[Drift]) -> list[tuple[str, str, str, str]]:
     return [(d.setting, d.expected, d.actual, "fixed" if d.fixed else ("cannot fix" if not d.fixable else "drifted"))
             for d in drift]
+
+
+def _whole(action: Action, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number input within [low, high]; the error names the fix (the runtime's reader does not)."""
+    try:
+        return action.integer(name, default, minimum=low, maximum=high)
+    except UserError as exc:
+        raise UserError(exc.message, f"set `{name}:` to a whole number from {low} to {high} (default {default}).",
+                        input_name=name) from None

@@ -71,7 +71,8 @@ def parse_allowlist(items: Sequence[str], today: dt.date) -> tuple[dict[str, All
                 until = dt.date.fromisoformat(rest[0])
             except ValueError:
                 raise UserError(f"Input 'allow-cves' has the date '{rest[0]}' in '{item}', which is not YYYY-MM-DD.",
-                                input_name="allow-cves")
+                                f"write the expiry as a calendar date: `{cve} until 2026-12-31`.",
+                                input_name="allow-cves") from None
         entry = Allow(cve, until)
         if until is not None and until < today:
             expired.append(entry)

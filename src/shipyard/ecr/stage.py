@@ -54,6 +54,7 @@ class Config:
     docker_login: str
     export_credentials: bool
     extra_repositories: list[str] = field(default_factory=list)
+    timeout: float = 600.0
 
 
 @dataclass
@@ -88,15 +89,50 @@ def _repository_name(value: str | None) -> str | None:
     return value
 
 
+# inputs that hold one item per line; every other input is one line
+LIST_INPUTS = frozenset({"tags", "allow-cves", "extra-repositories", "replicate-regions", "allowed-account-ids",
+                         "repository-tags", "registry-endpoint", "cache-tag-prefixes", "mutable-tag-prefixes",
+                         "protected-tag-prefixes"})
+SECRET_INPUTS = frozenset({"aws-access-key-id", "aws-secret-access-key", "aws-session-token"})
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f]"
+_USERINFO = r"(?:^|[/@\s])[^\s/@:]*:[^\s/@]*@"
+
+
+def check_text_inputs(action: Action) -> None:
+    """Before anything else: no control characters (newlines only in list inputs), no ``user:token@`` in any
+    input but the secrets, so that no message, output or command ever carries such a value."""
+    import re
+
+    prefix = "INPUT_"
+    for key in sorted(action.env):
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):].lower().replace("_", "-")
+        if name in SECRET_INPUTS:
+            continue
+        value = action.env[key].strip()
+        lines = value.splitlines() if name in LIST_INPUTS else [value]
+        if any(re.search(_CONTROL, line) for line in lines) or (name not in LIST_INPUTS and "\n" in value) \
+                or "\r" in value:
+            raise UserError(f"Input '{name}' holds a control character or a line break where one line is expected.",
+                            f"give `{name}:` a plain value" + (" (one item per line)." if name in LIST_INPUTS
+                                                             else " on one line."), input_name=name)
+        if re.search(_USERINFO, value):
+            raise UserError(f"Input '{name}' carries credentials (user:token@...); they would be logged.",
+                            "remove them: credentials go only into aws-access-key-id/aws-secret-access-key (from "
+                            "secrets) or come from OIDC (`role-to-assume`).", input_name=name)
+
+
 def read_config(action: Action) -> Config:
     import re
 
+    check_text_inputs(action)
     region = _region(action)
     replicas = []
     for r in action.items("replicate-regions"):
         if not re.match(REGION_RE, r):
             raise UserError(f"Input 'replicate-regions' has '{r}', which is not an AWS region name.",
-                            input_name="replicate-regions")
+                            "list region names such as `eu-central-1`, one per line.", input_name="replicate-regions")
         if r != region and r not in replicas:
             replicas.append(r)
     registry_id = action.input("registry-id")
@@ -110,6 +146,12 @@ def read_config(action: Action) -> Config:
                         "use lower-case letters, digits, '.', '_', '-' and '/' (e.g. `team/service`).",
                         input_name="repository")
     source = action.input("source-image")
+    if source and (source.startswith("-") or any(c.isspace() for c in source)):
+        raise UserError(f"Input 'source-image' has '{source[:80]}', which is not an image reference.",
+                        "pass the build stage's local image, e.g. `containers-storage:<registry>/<repo>:<tag>`.",
+                        input_name="source-image")
+    for name in ("endpoint-url", "sts-endpoint-url"):
+        _endpoint_url(action, name)
     digest = action.input("digest")
     if digest and not re.match(r"^sha256:[a-f0-9]{64}$", digest):
         raise UserError(f"Input 'digest' has '{digest}', which is not a sha256 digest.",
@@ -146,25 +188,63 @@ def read_config(action: Action) -> Config:
         endpoint_url=action.input("endpoint-url") or aws.endpoint_from_env(action, "ecr"),
         sts_endpoint=action.input("sts-endpoint-url") or aws.endpoint_from_env(action, "sts"),
         registry_endpoint=action.input("registry-endpoint"),
-        max_attempts=action.integer("max-attempts", 10, minimum=1, maximum=20),
+        max_attempts=int(_bounded(action, "max-attempts", 10, 1, 20, whole=True)),
         settings=repo_mod.settings_from_inputs(action),
         create=action.boolean("create-repository", True),
         enforce=action.boolean("enforce-settings", False),
         threshold=None if threshold == "none" else threshold,
         allow=action.items("allow-cves"),
         scan=action.boolean("scan", True),
-        scan_timeout=action.number("scan-timeout", 600.0),
-        scan_interval=max(0.05, action.number("scan-poll-seconds", 10.0)),
+        scan_timeout=_bounded(action, "scan-timeout", 600.0, 0.0, 6 * 3600.0),
+        scan_interval=max(0.05, _bounded(action, "scan-poll-seconds", 10.0, 0.0, 600.0)),
         allowed_accounts=allowed,
         manifest_format=None if fmt == "keep" else fmt,
         docker_login=action.choice("docker-login", ["auto", "true", "false"], "auto"),
         export_credentials=action.boolean("export-credentials", False),
         extra_repositories=extra,
+        timeout=_bounded(action, "timeout", 600.0, 5.0, 6 * 3600.0),
     )
+
+
+def _endpoint_url(action: Action, name: str) -> None:
+    from urllib.parse import urlsplit
+
+    value = action.input(name)
+    if not value:
+        return
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(f"Input '{name}' has '{value[:80]}', which is not an http(s) URL.",
+                        f"write the endpoint as a URL, e.g. `{name}: https://vpce-0123.api.ecr.eu-west-1"
+                        ".vpce.amazonaws.com`, or leave it empty.", input_name=name)
+
+
+def _bounded(action: Action, name: str, default: float, low: float, high: float, whole: bool = False) -> float:
+    """A number input within [low, high], with an error that names the fix."""
+    import math
+
+    raw = action.input(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw) if not whole else float(int(raw))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        shown = raw.encode("unicode_escape").decode("ascii")[:40]
+        raise UserError(f"Input '{name}' must be {kind} between {low:g} and {high:g}, got '{shown}'.",
+                        f"set `{name}: {default:g}` (the default) or another value in that range.", input_name=name)
+    return value
 
 
 def run(action: Action) -> None:
     cfg = read_config(action)
+    aws.start_budget(action, cfg.timeout)
     with tempfile.TemporaryDirectory(prefix="shipyard-ecr-", dir=action.env.get("RUNNER_TEMP") or None) as tmp:
         staged: tuple[Path, Manifest] | None = None
         if cfg.source and not cfg.login_only:  # local and first: a bad source-image fails before any AWS call
@@ -206,7 +286,8 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
 
     results: list[RegionResult] = []
     for region in cfg.regions:
-        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
+        ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env),
+                             aws.io_timeout(action))
         if cfg.repository:
             state = repo_mod.ensure_repository(
                 action, ecr, cfg.repository, registry_id, cfg.settings, create=cfg.create, enforce=cfg.enforce,
@@ -362,7 +443,8 @@ def _publish_all(action: Action, cfg: Config, results: list[RegionResult], stage
     targets: list[_Target] = []
     for r in results:
         assert r.login is not None
-        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
+        ecr = aws.ecr_client(r.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env),
+                             aws.io_timeout(action))
         client = push.registry_client(action, r.login)
         not_there_yet = cfg.dry_run and r.state.created
         mutability = standard if not_there_yet else _mutability(cfg, r.state, ecr, action)
@@ -421,8 +503,14 @@ def _write_server_side(action: Action, cfg: Config, t: _Target, manifest: Manife
     """Manifest PUTs for ``to_write`` (a server-side retag), notices for moves, then PutImage confirms ``tag_plan``."""
     assert cfg.repository is not None
     repo, r = cfg.repository, t.region
+    done: list[str] = []
     for p in to_write:
-        t.client.put_manifest(repo, p.tag, manifest)
+        try:
+            t.client.put_manifest(repo, p.tag, manifest)
+        except (RegistryError, UserError) as exc:
+            written = [*r.tags, *done]  # r.tags: the tag skopeo pushed the image under, before these PUTs
+            raise _partial_tags(repo, r.region, manifest, tag_plan, written, p.tag, exc) from None
+        done.append(p.tag)
         r.tags[p.tag] = f"{'moved' if p.status == 'moved' else 'tagged'} (server-side)"
     for p in tag_plan:
         if p.status == "moved":
@@ -435,6 +523,18 @@ def _write_server_side(action: Action, cfg: Config, t: _Target, manifest: Manife
     for tag, what in outcome.items():
         if what == "registered":
             r.tags[tag] += "; registered via PutImage"
+
+
+def _partial_tags(repo: str, region: str, manifest: Manifest, tag_plan: list[push.TagResult], done: list[str],
+                  failed: str, exc: BaseException) -> UserError:
+    """A tag write failed after retries: say exactly which tags of the set point at the image and which do not."""
+    in_place = [p.tag for p in tag_plan if p.status == "present" or p.tag in done]
+    missing = [p.tag for p in tag_plan if p.tag not in in_place]
+    detail = exc.message if isinstance(exc, UserError) else str(exc)
+    return UserError(
+        f"Writing tag '{failed}' of {repo} ({region}) failed after retries ({detail}). The tag set is incomplete: "
+        f"in place on {manifest.digest}: {', '.join(in_place) or 'none'}; not written: {', '.join(missing)}.",
+        "re-run the job: the push is idempotent and writes only the missing tags (the image itself is in place).")
 
 
 def _apply_pending(action: Action, cfg: Config, publication: Publication) -> None:
@@ -478,7 +578,8 @@ def _manifest_from_registry(action: Action, cfg: Config, client: Any, existing: 
 def _scan_gate(action: Action, cfg: Config, primary: RegionResult, registry_id: str, digest: str,
                creds: aws.AwsCredentials | None) -> None:
     assert cfg.repository is not None
-    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env))
+    ecr = aws.ecr_client(primary.region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env),
+                         aws.io_timeout(action))
     with action.group("Scan gate"):
         result = scan.gate(action, ecr, cfg.repository, registry_id, digest, threshold=cfg.threshold,
                            allow_items=cfg.allow, timeout=cfg.scan_timeout, interval=cfg.scan_interval,
