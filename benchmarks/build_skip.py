@@ -33,6 +33,7 @@ from tests.stack.registry import Registry  # noqa: E402
 
 HOST_EXTRA = {"java-service": {"INPUT_BUILD_COMMAND": "mvn -o -B -q -DskipTests package"},
               "vue-app": {"INPUT_INSTALL_COMMAND": "none"}, "python-service": {"INPUT_INSTALL_COMMAND": "none"}}
+TOOLCHAIN = {"go-service": "go", "java-service": "mvn", "node-service": "npm", "vue-app": "npm"}
 GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@example.com"}
 
@@ -65,9 +66,15 @@ def run_stage(env: dict[str, str]) -> tuple[float, dict[str, str], str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--example", default="go-service")
+    parser.add_argument("--example", default=None, help="default: go-service (python-service without Go)")
     parser.add_argument("--reruns", type=int, default=3)
     args = parser.parse_args()
+    fallback = args.example is None and shutil.which("go") is None
+    args.example = args.example or ("python-service" if fallback else "go-service")
+    needed = TOOLCHAIN.get(args.example)
+    if needed and shutil.which(needed) is None:
+        raise SystemExit(f"{args.example} is built on the host (build-mode: host) and needs '{needed}': run "
+                         "scripts/setup.sh (it installs Go, Maven and a JDK) or pick --example python-service.")
     work = Path(tempfile.mkdtemp(prefix="shipyard-bench-build-"))
     registry = Registry(work / "registry")
     try:
@@ -110,7 +117,7 @@ def main() -> int:
         rerun = statistics.median(reruns)
         ratio = rerun / cold if cold else 0.0
         print(json.dumps({
-            "benchmark": "build_skip", "example": args.example, "builder": "buildah", "build_mode": "host",
+            "benchmark": "build_skip", "example": args.example, "example_fallback": fallback, "builder": "buildah", "build_mode": "host",
             "cold_build_s": round(cold, 3), "unchanged_rerun_s": round(rerun, 3),
             "rerun_samples_s": [round(r, 3) for r in reruns], "ratio": round(ratio, 4), "skipped": skipped,
             "target_met": bool(skipped and rerun <= 2.0 and ratio < 0.10),

@@ -300,7 +300,9 @@ def _run(action: Action) -> None:
     action.set_output("language", p.detection.language if p.detection else "")
 
     # ------------------------------------------------------------ skip when the content is already there
-    client = RegistryClient(action, p.image.registry, insecure=insecure or None, attempts=3, max_elapsed=20)
+    # manifest HEAD/GET/PUT are small: 10 s without an answer is a hung registry, not a slow one
+    client = RegistryClient(action, p.image.registry, insecure=insecure or None, attempts=3, max_elapsed=20,
+                            timeout=10)
     existing = None
     if skip_unchanged:
         try:
@@ -488,8 +490,8 @@ def _push(action: Action, builder: str, spec: builders.BuildSpec, client: Regist
 def _retag(client: RegistryClient, image: ImageRef, digest: str, new_tags: list[str]) -> Manifest:
     try:
         return client.retag(image.repository, digest, new_tags)
-    except RegistryUnreachable:
-        raise
+    except RegistryUnreachable as exc:
+        raise _tags_incomplete(client, image, digest, new_tags, exc) from None
     except RegistryError as exc:
         if exc.status in (400, 409) or "TAG" in str(exc).upper():
             raise UserError(
@@ -498,7 +500,23 @@ def _retag(client: RegistryClient, image: ImageRef, digest: str, new_tags: list[
                 "immutability (the ecr-push stage does with its default `mutable-tag-prefixes: branch-, pr-`; "
                 "`enforce-settings: true` fixes an existing repository), or make the repository's tags "
                 "mutable.") from exc
-        raise
+        raise _tags_incomplete(client, image, digest, new_tags, exc) from None
+
+
+def _tags_incomplete(client: RegistryClient, image: ImageRef, digest: str, new_tags: list[str],
+                     exc: Exception) -> UserError:
+    """The retag failed after retries: name the tags that point at the image and the ones that do not."""
+    in_place: list[str] = []
+    missing: list[str] = []
+    for tag in new_tags:
+        try:
+            info = client.head_manifest(image.repository, tag)
+        except (RegistryError, UserError):
+            info = None
+        (in_place if info is not None and info.digest == digest else missing).append(tag)
+    return UserError(f"Adding the tags of {image.name}@{digest} failed after retries ({' '.join(str(exc).split())}). "
+                     f"In place: {', '.join(in_place) or 'none'}; not written: {', '.join(missing)}.",
+                     "re-run the job: the image is in the registry and a re-run adds only the missing tags.")
 
 
 def _current_digests(client: RegistryClient, image: ImageRef, tag_names: list[str]) -> dict[str, str]:
