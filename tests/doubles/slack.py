@@ -132,6 +132,8 @@ class SlackDouble(DoubleServer):
             self.transcript.clear()
             self.faults.clear()
             self.resets: list[list[Any]] = []  # [regex on "METHOD /path", count]
+            # a request held by a "timeout" fault may end after the reset: it must not land in the next test
+            self.generation = getattr(self, "generation", 0) + 1
         self.tokens: dict[str, Token] = {BOT_TOKEN: Token()}
         self.channels: dict[str, Channel] = {}
         self.webhooks: dict[str, str] = {}  # path -> channel id
@@ -179,6 +181,15 @@ class SlackDouble(DoubleServer):
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
         return _Resetting
+
+    def dispatch(self, req: Request) -> tuple[Response, str | None]:
+        req._generation = self.generation  # type: ignore[attr-defined]
+        return super().dispatch(req)
+
+    def _record(self, req: Request, response: Response | None, fault: str | None) -> None:
+        if getattr(req, "_generation", self.generation) != self.generation:
+            return  # started before the last reset (a held request ending late)
+        super()._record(req, response, fault)
 
     def _record_reset(self, method: str, path: str) -> None:
         from tests.doubles.base import Exchange
