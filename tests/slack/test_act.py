@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.doubles.slack import BOT_TOKEN, SlackDouble
+from tests.secrets_sweep import SecretsSweep
 from tests.stack.act import ActRunner, dump_step
 
 pytestmark = pytest.mark.act
@@ -16,6 +20,7 @@ jobs:
   deploy:
     runs-on: ubuntu-latest
     steps:
+      - run: git --version  # proves the secrets sweep's PATH shims are what the steps call
       - id: slack
         uses: shipyard/shipyard/actions/slack-notify@v1
         with:
@@ -57,10 +62,13 @@ jobs:
                             "status": "steps.finish.outputs.status", "channel": "steps.finish.outputs.channel"})
 
 
-def test_action_runs_start_stage_finish_under_act(act: ActRunner, slack: SlackDouble) -> None:
+def test_action_runs_start_stage_finish_under_act(act: ActRunner, slack: SlackDouble, tmp_path: Path) -> None:
+    sweep = SecretsSweep([BOT_TOKEN])
+    shim = sweep.shim_dir(tmp_path)  # git, curl, ... called by the steps log their argv
     result = act.run(
         WORKFLOW,
-        env={"SHIPYARD_SLACK_API_URL": slack.api_url, "SHIPYARD_SLACK_BACKOFF": "0.05"},
+        env={"SHIPYARD_SLACK_API_URL": slack.api_url, "SHIPYARD_SLACK_BACKOFF": "0.05",
+             "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"},
         secrets={"SLACK_BOT_TOKEN": BOT_TOKEN},
     )
     assert not result.ok, "the job fails because of the failing step"
@@ -78,6 +86,9 @@ def test_action_runs_start_stage_finish_under_act(act: ActRunner, slack: SlackDo
         "chat.postMessage", "chat.update", "chat.postMessage", "chat.update", "chat.update", "chat.postMessage",
     ]
     assert BOT_TOKEN not in result.output
+    assert b"git\0--version" in sweep.shim_logs[0].read_bytes(), "the steps ran the shimmed tools"
+    sweep.assert_clean({"act output": result.output}, [p for p in result.workdir.rglob("*") if p.is_file()
+                                                       and ".git" not in p.parts and p.name != "act.secrets"])
 
 
 CROSS_JOB = """\
