@@ -229,14 +229,14 @@ def test_host_mode_without_the_toolchain_names_it(tmp_path: Path, registry: Regi
         if found:
             (bare / tool).symlink_to(found)
     env = gh_env(repo, buildah_env, PATH=str(bare))
-    result = run_build(_host_inputs(registry, example, base_image, **extra), env)
+    result = run_build(_host_inputs(registry, f"notool-{example}", base_image, **extra), env)
     assert result.code == 1, result.output
     assert result.output.count("error:") == 1
     error = next(line for line in result.output.splitlines() if line.startswith("error:"))
     assert f"'{program}' is not installed" in error and toolchain in error, error
     assert "build-mode: container" in error and "buildah" not in error, error
     assert result.outputs["error"].startswith("build-mode 'host' runs")
-    assert registry.tags(f"examples/{example}") == []
+    assert registry.tags(f"examples/notool-{example}") == []
 
 
 def test_bad_inputs(tmp_path: Path, registry: Registry, buildah_env: dict[str, str]) -> None:
