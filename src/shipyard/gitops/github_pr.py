@@ -85,35 +85,62 @@ def _github_error(exc: Exception, what: str) -> Exception:
 THROTTLE = (0.25, 1.0)
 
 
-def client(token: str, api_url: str) -> Any:
+def client(token: str, api_url: str, timeout: float = 30.0) -> Any:
     from github import Auth, Github
 
-    return Github(auth=Auth.Token(token), base_url=api_url.rstrip("/"), retry=None, timeout=30,
+    return Github(auth=Auth.Token(token), base_url=api_url.rstrip("/"), retry=None, timeout=max(1, round(timeout)),
                   seconds_between_requests=THROTTLE[0], seconds_between_writes=THROTTLE[1])
 
 
+def set_timeout(gh: Any, seconds: float) -> None:
+    """Bound every later request of ``gh`` (and of the objects it made) by ``seconds``: the stage's time left.
+    PyGithub keeps the timeout on its requester and on the connection it reuses."""
+    requester = getattr(gh, "_Github__requester", None)
+    if requester is None:
+        return
+    if hasattr(requester, "_Requester__timeout"):
+        requester._Requester__timeout = seconds
+    connection = getattr(requester, "_Requester__connection", None)
+    if connection is not None and hasattr(connection, "timeout"):
+        connection.timeout = seconds
+
+
+def _network_error(exc: Exception, what: str) -> TransientError | None:
+    """A connection refused, reset or timed out (``requests`` under PyGithub) as a retryable error."""
+    import requests
+
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return TransientError(f"GitHub unreachable while trying to {what} ({type(exc).__name__})")
+    return None
+
+
 def installation_token(app_id: str, private_key: str, repository: str, api_url: str,
-                       installation_id: str | None = None) -> str:
+                       installation_id: str | None = None, *, timeout: float = 15.0) -> str:
     """Mint a GitHub App installation token for ``repository`` (owner/name)."""
     from github import Auth, GithubException, GithubIntegration
 
     owner, _, name = repository.partition("/")
+    what = f"mint a GitHub App installation token for {repository}"
     try:
-        integration = GithubIntegration(auth=Auth.AppAuth(app_id, private_key), base_url=api_url.rstrip("/"))
+        integration = GithubIntegration(auth=Auth.AppAuth(app_id, private_key), base_url=api_url.rstrip("/"),
+                                        timeout=max(1, int(timeout)), retry=None)
         inst_id = int(installation_id) if installation_id else integration.get_repo_installation(owner, name).id
         return str(integration.get_access_token(inst_id).token)
     except GithubException as exc:
-        raise _github_error(exc, f"mint a GitHub App installation token for {repository}")
+        raise _github_error(exc, what)
+    except OSError as exc:
+        network = _network_error(exc, what)
+        if network is None:
+            raise
+        raise network
     except ValueError as exc:
         raise UserError(f"The GitHub App private key could not be used: {exc}.",
                         "pass the App's PEM private key in `app-private-key`.", input_name="app-private-key")
 
 
-def open_or_update(gh: Any, spec: PullRequestSpec, retry: Any) -> PullRequestResult:
-    """Reuse the open PR from ``spec.head`` into ``spec.base`` if there is one, else open one."""
+def _caller(retry: Any) -> Any:
+    """``call(what, fn)``: ``fn`` with GitHub's errors turned into UserError/TransientError, retried."""
     from github import GithubException
-
-    owner = spec.repository.split("/")[0]
 
     def call(what: str, fn: Any) -> Any:
         def attempt() -> Any:
@@ -121,24 +148,67 @@ def open_or_update(gh: Any, spec: PullRequestSpec, retry: Any) -> PullRequestRes
                 return fn()
             except GithubException as exc:
                 raise _github_error(exc, what)
+            except OSError as exc:  # requests' ConnectionError/Timeout are OSErrors
+                network = _network_error(exc, what)
+                if network is None:
+                    raise
+                raise network
 
         return retry(what, attempt)
 
+    return call
+
+
+def find_pull(gh: Any, spec: PullRequestSpec, retry: Any) -> Any:
+    """The open PR from ``spec.head`` into ``spec.base``, or None (also checks the token and repository)."""
+    call = _caller(retry)
+    owner = spec.repository.split("/")[0]
     repo = call(f"read {spec.repository}", lambda: gh.get_repo(spec.repository))
     existing = call(
         "list open pull requests",
         lambda: list(repo.get_pulls(state="open", head=f"{owner}:{spec.head}", base=spec.base)),
     )
+    return existing[0] if existing else None
+
+
+def open_or_update(gh: Any, spec: PullRequestSpec, retry: Any) -> PullRequestResult:
+    """Reuse the open PR from ``spec.head`` into ``spec.base`` if there is one, else open one.
+
+    A create that GitHub applied but answered with a 5xx (or a dropped connection) fails with 422 "already
+    exists" when sent again: the PR is looked up instead, so there is never a second one."""
+    call = _caller(retry)
+    owner = spec.repository.split("/")[0]
+    repo = call(f"read {spec.repository}", lambda: gh.get_repo(spec.repository))
+
+    def lookup() -> Any:
+        found = call("list open pull requests",
+                     lambda: list(repo.get_pulls(state="open", head=f"{owner}:{spec.head}", base=spec.base)))
+        return found[0] if found else None
+
+    existing = lookup()
     created = False
-    if existing:
-        pr = existing[0]
+    if existing is not None:
+        pr = existing
         call(f"update pull request #{pr.number}", lambda: pr.edit(title=spec.title, body=spec.body))
     else:
-        pr = call(
-            "open the pull request",
-            lambda: repo.create_pull(title=spec.title, body=spec.body, head=spec.head, base=spec.base,
-                                     draft=spec.draft),
-        )
+        sent = [0]
+
+        def create() -> Any:
+            if sent[0]:
+                # the last create may have been applied (its answer lost): look before sending it again
+                again = lookup()
+                if again is not None:
+                    return again
+            sent[0] += 1
+            return repo.create_pull(title=spec.title, body=spec.body, head=spec.head, base=spec.base,
+                                    draft=spec.draft)
+
+        try:
+            pr = call("open the pull request", create)
+        except UserError:
+            pr = lookup()  # 422 "A pull request already exists": the earlier create was applied
+            if pr is None:
+                raise
         created = True
     if spec.labels:
         call("add labels", lambda: pr.add_to_labels(*spec.labels))
@@ -146,6 +216,8 @@ def open_or_update(gh: Any, spec: PullRequestSpec, retry: Any) -> PullRequestRes
         call("request reviewers",
              lambda: pr.create_review_request(reviewers=spec.reviewers, team_reviewers=spec.team_reviewers))
     result = PullRequestResult(url=pr.html_url, number=pr.number, created=created)
+    from github import GithubException
+
     if spec.auto_merge:
         try:
             pr.enable_automerge(merge_method=spec.merge_method)

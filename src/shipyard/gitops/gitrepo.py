@@ -18,12 +18,13 @@ import subprocess
 import tempfile
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.git import GitAuth, GitResult, git_env, scrub
+from shipyard.gitops.inputs import END_OF_OPTIONS
 from shipyard.gitops.objects import (
     Entry,
     ObjectError,
@@ -73,6 +74,20 @@ TRANSIENT = (
 
 class PushRejected(Exception):
     """The branch moved under us (a lost race): fetch, re-apply and try again."""
+
+
+class DeadlineExceeded(UserError):
+    """The stage's ``timeout`` ran out: not retried, reported once."""
+
+
+def _add_config(env: dict[str, str], items: Sequence[tuple[str, str]]) -> None:
+    """Append git config entries to the GIT_CONFIG_COUNT/KEY/VALUE set in ``env`` (environment only)."""
+    count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    for key, value in items:
+        env[f"GIT_CONFIG_KEY_{count}"] = key
+        env[f"GIT_CONFIG_VALUE_{count}"] = value
+        count += 1
+    env["GIT_CONFIG_COUNT"] = str(count)
 
 
 class _NotSpoken(Exception):
@@ -175,6 +190,27 @@ class WorkClone:
         self.last_refs: dict[str, str] = {}
         self.last_caps: set[str] = set()
         self._http: Any = None
+        # One deadline for the whole stage (``clock()`` time): every request and git process gets the time
+        # left, at most ``timeout``; past it, a DeadlineExceeded ends the stage with one clear error.
+        self.deadline: float | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        # git's own transfers give up on a stalled server (below 1 kB/s for this long) instead of hanging
+        low_speed = max(1, int(min(timeout, 30.0)))
+        _add_config(self._env, [("http.lowSpeedLimit", "1000"), ("http.lowSpeedTime", str(low_speed))])
+
+    def time_left(self, what: str = "the config repository") -> float:
+        """Seconds for the next request or git process: ``timeout``, or less when the deadline is nearer."""
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - self.clock()
+        if left <= 0.05:
+            raise DeadlineExceeded(
+                f"Out of time talking to {what} {redact_url(self.url)}: the stage's `timeout` ran out.",
+                "check that the config repository's server is reachable and answering; raise `timeout` if it is "
+                "just slow.",
+                input_name="timeout",
+            )
+        return min(self.timeout, left)
 
     # ------------------------------------------------------------------ plumbing
     def git(self, *args: str, input_text: str | None = None, check: bool = True,
@@ -183,13 +219,14 @@ class WorkClone:
         run_env = dict(self._env)
         if env:
             run_env.update(env)
+        limit = min(timeout or self.timeout, self.time_left())
         try:
             proc = subprocess.run(
                 ["git", *args], env=run_env, capture_output=True, text=True, input=input_text,
-                timeout=timeout or self.timeout, check=False,
+                timeout=limit, check=False,
             )
         except subprocess.TimeoutExpired:
-            raise TransientError(f"git {args[0]} timed out after {timeout or self.timeout:.0f}s")
+            raise TransientError(f"git {args[0]} timed out after {limit:.1f}s")
         except FileNotFoundError:
             raise UserError("git is not installed on this runner.", "install git (2.31 or later).")
         result = GitResult(proc.returncode, scrub(proc.stdout, self.auth), scrub(proc.stderr, self.auth),
@@ -282,14 +319,14 @@ class WorkClone:
         elif self.partial:
             # Incremental: the few new blobs other writers changed come inline (config files are small).
             args.append("--filter=blob:limit=512k")
-        args += ["origin", f"+refs/heads/{branch}:{ref}"]
+        args += [END_OF_OPTIONS, "origin", f"+refs/heads/{branch}:{ref}"]
         self.requests += 1
         result = self.git(*args, check=False)
         if not result.ok:
             low = result.stderr.lower()
             if missing_ok and "couldn't find remote ref" in low:
                 return None
-            raise self._failure(args[2:], result)
+            raise self._failure([a for a in args[2:] if a != END_OF_OPTIONS], result)
         self._incremental = self._incremental or not first
         self.fetched.add(branch)
         return self.rev_parse(ref)
@@ -350,7 +387,7 @@ class WorkClone:
         self.requests += 1
         try:
             resp = self._session().post(f"{self.url.rstrip('/')}/git-upload-pack", data=body, headers=headers,
-                                        timeout=self.timeout, allow_redirects=False)
+                                        timeout=self.time_left(), allow_redirects=False)
         except requests.RequestException as exc:
             raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
         if resp.status_code != 200:
@@ -448,7 +485,7 @@ class WorkClone:
         args = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", f"--deepen={by}"]
         if self.partial:
             args.append("--filter=blob:none")
-        args += ["origin", f"+refs/heads/{branch}:{self.tracking_ref(branch)}"]
+        args += [END_OF_OPTIONS, "origin", f"+refs/heads/{branch}:{self.tracking_ref(branch)}"]
         self.git(*args)
         shallow = self.git_dir / "shallow"
         return not shallow.exists() or shallow.read_text() != before
@@ -495,7 +532,7 @@ class WorkClone:
         self.requests += 1
         try:
             resp = self._session().post(self.url.rstrip("/") + "/git-receive-pack", data=body, headers=headers,
-                                        timeout=self.timeout, allow_redirects=False)
+                                        timeout=self.time_left(), allow_redirects=False)
         except requests.RequestException as exc:
             raise TransientError(f"push to {redact_url(self.url)} failed: {type(exc).__name__}")
         if resp.status_code != 200:
@@ -512,7 +549,7 @@ class WorkClone:
         try:
             adv = self._session().get(f"{self.url.rstrip('/')}/info/refs?service=git-upload-pack",
                                       headers={"User-Agent": "git/shipyard", **self._auth_headers()},
-                                      timeout=self.timeout, allow_redirects=False)
+                                      timeout=self.time_left(), allow_redirects=False)
         except requests.RequestException as exc:
             raise TransientError(f"fetch from {redact_url(self.url)} failed: {type(exc).__name__}")
         if adv.status_code != 200:
@@ -580,7 +617,7 @@ class WorkClone:
             # Get exactly the blobs we edit, in one request. Anything still missing is fetched lazily by git.
             self.requests += 1
             self.git("-c", "protocol.version=2", "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--no-tags",
-                     "--no-write-fetch-head", "--quiet", "--filter=blob:none", "origin", *wanted)
+                     "--no-write-fetch-head", "--quiet", "--filter=blob:none", END_OF_OPTIONS, "origin", *wanted)
         blobs: dict[str, bytes] = {}
         for oid in oids:
             got = self.objects.read(oid)
@@ -616,11 +653,12 @@ class WorkClone:
         """True when ``ancestor`` is reachable from ``descendant`` in the history we have."""
         if descendant == ancestor:
             return True
-        return self.git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+        return self.git("merge-base", "--is-ancestor", END_OF_OPTIONS, ancestor, descendant,
+                        check=False).returncode == 0
 
     def parent(self, rev: str) -> str | None:
         """The first parent of ``rev`` (None at a shallow boundary or a root commit)."""
-        parents = self.git("log", "-1", "--format=%P", rev).stdout.split()
+        parents = self.git("log", "-1", "--format=%P", END_OF_OPTIONS, rev).stdout.split()
         return parents[0] if parents and not self.is_shallow_commit(rev) else None
 
     def tree_of(self, rev: str) -> str:
@@ -661,7 +699,7 @@ class WorkClone:
         """Write the tree of ``rev`` to ``dest`` (for kustomize build); fetches missing blobs in one batch."""
         dest.mkdir(parents=True, exist_ok=True)
         env = {"GIT_INDEX_FILE": str(self.root / "checkout.index"), "GIT_WORK_TREE": str(dest)}
-        self.git("read-tree", "--reset", "-u", rev, env=env)
+        self.git("read-tree", "--reset", "-u", END_OF_OPTIONS, rev, env=env)
 
 
 def _signatures(identity: Mapping[str, str]) -> tuple[str, str]:

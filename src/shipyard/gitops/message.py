@@ -64,7 +64,10 @@ def trailers(values: Mapping[str, str | None]) -> str:
 
 
 def parse_trailers(message: str) -> dict[str, str]:
-    return {k: v for k, v in _TRAILER.findall(message)}
+    """The ``Shipyard-*`` trailers of the message's last paragraph (the block :func:`trailers` writes at the end):
+    a ``Shipyard-Built-At:`` line anywhere else (a template's text, a forged body) is not a trailer."""
+    block = message.strip().replace("\r\n", "\n").rsplit("\n\n", 1)[-1]
+    return {k: v for k, v in _TRAILER.findall(block)}
 
 
 def iso(ts: float) -> str:

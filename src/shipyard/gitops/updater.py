@@ -85,6 +85,7 @@ class UpdateOutcome:
     newer: msg.BuildRecord | None = None
     validated: list[str] = field(default_factory=list)
     elapsed: float = 0.0
+    replaced: str | None = None  # what the pushed branch pointed at before our push (None: we created it)
 
 
 Log = Callable[[str], None]
@@ -115,6 +116,9 @@ class Updater:
         self._ticket: tuple[str, str] | None = None  # (queue ref, the commit it points at)
         self._landed: str | None = None  # our update's commit when the head of the queue carried it
         self._request_time = 0.0  # seconds per request of our first fetch (the load the server is under)
+        # pushes whose answer was lost (5xx or a dropped connection after the server applied them):
+        # branch head -> (our commit, the old value), recognised when the next look finds the branch there
+        self._unanswered: dict[str, tuple[str, str, UpdateOutcome]] = {}
 
     # ------------------------------------------------------------------ main loop
     def run(self, *, target_branch: str | None = None) -> UpdateOutcome:
@@ -131,6 +135,8 @@ class Updater:
             return self._loop(target_branch, queue, start)
         finally:
             if self._ticket is not None:
+                if self.clone.deadline is not None:  # a small margin to take our ticket back
+                    self.clone.deadline = max(self.clone.deadline, self.clock() + 5.0)
                 self._dequeue()
 
     def _loop(self, target_branch: str | None, queue: bool, start: float) -> UpdateOutcome:
@@ -161,6 +167,8 @@ class Updater:
                 status="up-to-date", changed=False, commit=tip, base=tip, files=results, attempts=attempt,
                 previous_tag=first.previous_tag, previous_digest=first.previous_digest,
             )
+            if not changed and tip in self._unanswered:
+                return self._landed_unanswered(tip, attempt, start)
             if not changed:
                 if self._ticket is not None and self._carried_since_last_look():
                     # The head carried our update just after our last look at the queue: it is this tip.
@@ -184,6 +192,8 @@ class Updater:
                 # branch, and the PR diff (against the merge base = base tip) is exactly our edit.
                 head = self.clone.fetch(target_branch, missing_ok=True)
                 old = head or ZERO
+                if head and head in self._unanswered:
+                    return self._landed_unanswered(head, attempt, start)
                 if head:
                     rec = self._record_of(head)
                     if rec is not None and self._is_newer(rec):
@@ -216,6 +226,12 @@ class Updater:
             try:
                 self.clone.push(head, target_branch or req.branch, old=old, also=also)
             except (PushRejected, TransientError) as exc:
+                if isinstance(exc, TransientError):
+                    # The server may have applied the push and lost the answer: read the ref to know.
+                    self._unanswered[head] = (commit, old, outcome)
+                    if self._branch_at(target_branch or req.branch, head):
+                        self.log(f"attempt {attempt}: the push landed although the answer was lost ({exc})")
+                        return self._landed_unanswered(head, attempt, start)
                 elapsed = self.clock() - start
                 if attempt >= req.max_attempts or elapsed >= req.max_seconds:
                     raise UserError(
@@ -240,12 +256,36 @@ class Updater:
                     delay = max(delay, exc.retry_after)
                 delay = min(delay, max(0.0, req.max_seconds - elapsed))
                 self.log(f"attempt {attempt}: push lost the race ({exc}); re-applying in {delay * 1000:.0f} ms")
-                self.sleep(delay)
+                self._nap(delay)
                 continue
             self._ticket = None  # deleted atomically with the update
             outcome.status, outcome.changed, outcome.commit = "updated", True, commit
+            outcome.replaced = None if old == ZERO else old
             outcome.elapsed = self.clock() - start
             return outcome
+
+    def _nap(self, seconds: float) -> None:
+        """Sleep, but never past the stage's deadline."""
+        if self.clone.deadline is not None:
+            seconds = min(seconds, max(0.0, self.clone.deadline - self.clock()))
+        self.sleep(seconds)
+
+    def _branch_at(self, branch: str, head: str) -> bool:
+        """One GET of the refs: is ``branch`` at ``head``? (False when the server cannot tell us now.)"""
+        try:
+            return self.clone.advertise().get(f"refs/heads/{branch}") == head
+        except TransientError:
+            return False
+
+    def _landed_unanswered(self, head: str, attempt: int, start: float) -> UpdateOutcome:
+        """Our earlier push landed although its answer was lost: report it as ours (changed, our commit)."""
+        commit, old, outcome = self._unanswered[head]
+        outcome.attempts = attempt
+        self._ticket = None  # deleted atomically with the push that landed
+        outcome.status, outcome.changed, outcome.commit = "updated", True, commit
+        outcome.replaced = None if old == ZERO else old
+        outcome.elapsed = self.clock() - start
+        return outcome
 
     # ------------------------------------------------------------------ the branch queue
     def _queue_prefix(self) -> str:
@@ -418,7 +458,7 @@ class Updater:
         assert self._ticket is not None
         cadence = self._landing_estimate()  # time between branch moves, as observed
         if ahead and ahead > 1:
-            self.sleep(0.5 * cadence)
+            self._nap(0.5 * cadence)
         head: tuple[str, float] | None = None  # the oldest ticket and when we first saw it there
         tip: tuple[str | None, float] = ("", 0.0)  # the branch tip and when we first saw it
         looks_still = 0  # looks in a row that saw the branch where it was
@@ -469,7 +509,7 @@ class Updater:
             still = 2.0 ** min(looks_still, 8)
             wait = max(rtt, 0.02) if position == 1 else min(max(0.5 * cadence, rtt, 0.02) * still, 3.0)
             wait = min(wait, max(0.0, req.max_seconds - (now - start)))
-            self.sleep(wait * self.rng.uniform(0.8, 1.2))
+            self._nap(wait * self.rng.uniform(0.8, 1.2))
 
     def _landing_estimate(self) -> float:
         """Seconds between pushes before any was observed: a push at the head is about three requests (see
@@ -512,7 +552,7 @@ class Updater:
                     raise UserError(f"Fetching the config repository kept failing: {exc}", "rerun the job.")
                 wait = (exc.retry_after or 0.5 * 2**transient_try) + self.rng.uniform(0, 0.25)
                 self.warn(f"fetch failed ({exc}); retrying in {wait:.1f}s")
-                self.sleep(wait)
+                self._nap(wait)
         assert tip
         return tip
 
