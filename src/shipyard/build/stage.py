@@ -202,9 +202,25 @@ def run(action: Action) -> None:
         raise
 
 
-def _run(action: Action) -> None:
-    started = action.clock()
-    p = plan(action)
+@dataclass
+class Options:
+    """The build's inputs beyond the plan, read and checked before any side effect."""
+
+    push: bool
+    skip_unchanged: bool
+    insecure: bool
+    provenance: bool
+    platforms: list[str]
+    build_args: dict[str, str]
+    target: str | None
+    extra_tags: list[str]
+    service: str
+    builder: str
+    cache: str
+    secret_envs: dict[str, str]
+
+
+def read_options(action: Action, p: Plan) -> Options:
     push = action.boolean("push", True)
     skip_unchanged = action.boolean("skip-unchanged", True)
     insecure = action.boolean("insecure-registry", False)
@@ -254,6 +270,17 @@ def _run(action: Action) -> None:
                             f"set `env: {var}: ${{{{ secrets.... }}}}` on this step (the value is passed to the "
                             "build as a secret mount, never as an argument).", input_name="secret-envs")
         action.mask(action.env[var])
+    return Options(push, skip_unchanged, insecure, provenance, platforms, build_args, target, extra_tags, service,
+                   builder, cache, secret_envs)
+
+
+def _run(action: Action) -> None:
+    started = action.clock()
+    p = plan(action)
+    o = read_options(action, p)
+    push, skip_unchanged, insecure, provenance = o.push, o.skip_unchanged, o.insecure, o.provenance
+    platforms, build_args, target, extra_tags = o.platforms, o.build_args, o.target, o.extra_tags
+    service, builder, cache, secret_envs = o.service, o.builder, o.cache, o.secret_envs
 
     files = content.context_files(p.context, p.ignore)
     if not files.git:
