@@ -518,7 +518,8 @@ class WorkClone:
                 "use `mode: pull-request` for protected branches, or allow the bot to push.",
                 input_name="mode",
             )
-        raise UserError(f"The config repository refused the push to '{branch}': {reason}")
+        raise UserError(f"The config repository refused the push to '{branch}': {reason}",
+                        "see the server's reason above; check the token may push to the branch, then rerun.")
 
     def send_commands(self, commands: Sequence[tuple[str, str, str]], objects: Sequence[tuple[str, bytes]],
                       *, atomic: bool = False) -> dict[str, str]:

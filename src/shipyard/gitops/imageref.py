@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shipyard.gitops.inputs import shown
 from shipyard.runtime import UserError
 
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
@@ -50,9 +51,9 @@ class ImageUpdate:
 
 
 def check_tag(tag: str, source: str) -> str:
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise UserError(
-            f"Input '{source}' has an invalid image tag '{tag}'.",
+            f"Input '{source}' has an invalid image tag '{shown(tag)}'.",
             "a tag is up to 128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'.",
             input_name=source,
         )
@@ -60,9 +61,9 @@ def check_tag(tag: str, source: str) -> str:
 
 
 def check_digest(digest: str, source: str) -> str:
-    if not DIGEST_RE.match(digest):
+    if not DIGEST_RE.fullmatch(digest):
         raise UserError(
-            f"Input '{source}' has an invalid digest '{digest}'.",
+            f"Input '{source}' has an invalid digest '{shown(digest)}'.",
             "give the digest as sha256:<64 hex digits> (the ECR stage's `digest` or `image-uri` output).",
             input_name=source,
         )
@@ -84,7 +85,7 @@ def build_update(
         tag, _, tag_digest = tag.partition("@")
         if digest and digest != tag_digest:
             raise UserError(
-                f"Input 'tag' carries digest {tag_digest} but input 'digest' is {digest}.",
+                f"Input 'tag' carries digest {shown(tag_digest)} but input 'digest' is {shown(digest)}.",
                 "give the digest once, in `digest` or as tag@sha256:...",
                 input_name="digest",
             )
@@ -92,13 +93,13 @@ def build_update(
     if uri is not None:
         if tag and uri.tag and tag != uri.tag:
             raise UserError(
-                f"Input 'tag' ({tag}) differs from the tag in 'image-uri' ({uri.tag}).",
+                f"Input 'tag' ({shown(tag)}) differs from the tag in 'image-uri' ({shown(uri.tag)}).",
                 "drop one of them.",
                 input_name="tag",
             )
         if digest and uri.digest and digest != uri.digest:
             raise UserError(
-                f"Input 'digest' ({digest}) differs from the digest in 'image-uri' ({uri.digest}).",
+                f"Input 'digest' ({shown(digest)}) differs from the digest in 'image-uri' ({shown(uri.digest)}).",
                 "drop one of them.",
                 input_name="digest",
             )

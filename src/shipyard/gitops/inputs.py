@@ -48,7 +48,7 @@ def check_text(value: str, name: str, *, multiline: bool = False) -> str:
 def check_identifier(value: str, name: str, pattern: re.Pattern[str], description: str) -> str:
     check_text(value, name)
     if not pattern.fullmatch(value):
-        raise UserError(f"Input '{name}' is not valid: '{value}'.", f"`{name}` must be {description}.",
+        raise UserError(f"Input '{name}' is not valid: '{shown(value)}'.", f"`{name}` must be {description}.",
                         input_name=name)
     return value
 
@@ -59,7 +59,7 @@ def check_branch(value: str, name: str) -> str:
     if (value.startswith(("-", "/", ".")) or value.endswith(("/", ".")) or _REF_FORBIDDEN.search(value)
             or value == "@" or len(value) > 200):
         raise UserError(
-            f"Input '{name}' is not a valid branch name: '{value}'.",
+            f"Input '{name}' is not a valid branch name: '{shown(value)}'.",
             f"give `{name}` as a plain branch name (letters, digits, '/', '.', '_', '-'; not starting with '-', "
             "no '..', spaces or ':').",
             input_name=name,
@@ -101,7 +101,7 @@ def check_template(template: str, name: str, allowed: Iterable[str]) -> str:
     for field in placeholders(template, name):
         if field not in allowed:
             raise UserError(
-                f"Input '{name}' uses an unknown placeholder {{{field}}}.",
+                f"Input '{name}' uses an unknown placeholder {{{shown(field)}}}.",
                 f"use only: {', '.join('{' + p + '}' for p in allowed)} (write {{{{ and }}}} for literal braces).",
                 input_name=name,
             )
@@ -112,8 +112,13 @@ def _describe(char: str) -> str:
     return {"\n": "a newline", "\r": "a carriage return", "\t": "a tab"}.get(char, f"U+{ord(char):04X}")
 
 
+def shown(value: str) -> str:
+    """A refused value as an error may quote it: any ``user:password@`` part blanked, at most 200 characters."""
+    return _USERINFO.sub(r"\1***@", value)[:200]
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
 def _redact(value: str) -> str:
-    parts = urllib.parse.urlsplit(value)
-    if parts.username is not None or parts.password is not None:
-        return "(a URL with credentials)"
-    return value[:200]
+    return shown(value)

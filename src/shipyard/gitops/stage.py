@@ -33,6 +33,7 @@ from shipyard.gitops.inputs import (
     check_template,
     check_text,
     check_url,
+    shown,
 )
 from shipyard.gitops.objects import ZERO
 from shipyard.gitops.targets import KeyPaths
@@ -61,7 +62,7 @@ def built_at(action: Action, source_commit: str | None, repo_dir: str | None) ->
     if raw:
         value = msg.parse_time(raw)
         if value is None:
-            raise UserError(f"Input 'built-at' is not a timestamp: '{raw}'.",
+            raise UserError(f"Input 'built-at' is not a timestamp: '{shown(raw)}'.",
                             "give ISO 8601 (2026-01-02T03:04:05Z) or epoch seconds.", input_name="built-at")
         return value
     if source_commit and repo_dir and os.path.isdir(repo_dir):
@@ -100,6 +101,11 @@ def read_request(action: Action) -> tuple[UpdateRequest, str]:
         value = action.input(name)
         if value:
             check_text(value, name)
+    for name in ("image-uri", "new-name", "image", "tag", "digest"):
+        if "://" in (action.input(name) or ""):
+            raise UserError(f"Input '{name}' looks like a URL; an image reference has no scheme.",
+                            f"give `{name}` as registry/repository:tag@sha256:... (no https://, no credentials).",
+                            input_name=name)
     update = build_update(
         image=action.input("image"), tag=action.input("tag"), digest=action.input("digest"),
         image_uri=action.input("image-uri"), new_name=action.input("new-name"),
@@ -181,7 +187,7 @@ def read_paths(action: Action) -> list[str]:
     for path in paths:
         check_text(path, "paths")
         if path.startswith(("/", "-")) or ".." in path.split("/") or "\\" in path:
-            raise UserError(f"Input 'paths' entry '{path}' leaves the repository or is not a plain path.",
+            raise UserError(f"Input 'paths' entry '{shown(path)}' leaves the repository or is not a plain path.",
                             "give paths relative to the config repository root (no leading '/' or '-', no '..').",
                             input_name="paths")
     return paths

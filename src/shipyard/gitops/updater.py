@@ -31,6 +31,7 @@ from shipyard.gitops.gitrepo import (
     kustomize_command,
 )
 from shipyard.gitops.imageref import ImageUpdate
+from shipyard.gitops.inputs import shown
 from shipyard.gitops.objects import ZERO, ObjectError, object_id
 from shipyard.gitops.targets import FileResult, KeyPaths, detect_format, edit_file
 from shipyard.gitops.yamledit import YamlEditError
@@ -563,7 +564,7 @@ class Updater:
         by_path = {e.path: e for e in entries}
         if not entries:
             raise UserError(
-                f"No file in branch '{req.branch}' matches `paths` ({', '.join(req.paths)}).",
+                f"No file in branch '{req.branch}' matches `paths` ({shown(', '.join(req.paths))}).",
                 "check `paths` (relative to the config repository root; globs like apps/*/overlays/dev/"
                 "kustomization.yaml work) and `branch`.",
                 input_name="paths",
@@ -571,7 +572,7 @@ class Updater:
         missing = [p for p in req.paths if not any(ch in p for ch in "*?[") and p not in by_path]
         if missing:
             raise UserError(
-                f"Missing file(s) in branch '{req.branch}': {', '.join(missing)}.",
+                f"Missing file(s) in branch '{req.branch}': {shown(', '.join(missing))}.",
                 "create the overlay in the config repository first, or fix `paths`.",
                 input_name="paths",
             )
