@@ -25,6 +25,8 @@ from shipyard.git import GitAuth, run_git
 from shipyard.http import Client
 from shipyard.runtime import Action, TransientError, UserError
 
+EOO = "--end-of-options"  # what follows (a URL, a revision) is never read as an option
+
 SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
@@ -101,7 +103,7 @@ class GitAncestry(Ancestry):
     def _has(self, rev: str) -> bool:
         # in a partial (promisor) clone a missing object is fetched lazily by any local command, so every git
         # call here carries the credential: without it each lazy fetch is an anonymous request the server refuses
-        return run_git(["cat-file", "-e", f"{rev}^{{commit}}"], cwd=self.path, auth=self.auth, check=False,
+        return run_git(["cat-file", "-e", EOO, f"{rev}^{{commit}}"], cwd=self.path, auth=self.auth, check=False,
                        timeout=60).ok
 
     def _fetch(self, rev: str) -> None:
@@ -109,10 +111,10 @@ class GitAncestry(Ancestry):
             return
         self._fetched.add(rev)
         # by id first (protocol v2 servers allow it), then every branch
-        result = run_git(["fetch", "--quiet", "--no-tags", self.remote, rev], cwd=self.path, auth=self.auth,
+        result = run_git(["fetch", "--quiet", "--no-tags", EOO, self.remote, rev], cwd=self.path, auth=self.auth,
                          check=False, timeout=120)
         if not result.ok or not self._has(rev):
-            result = run_git(["fetch", "--quiet", "--no-tags", self.remote], cwd=self.path, auth=self.auth,
+            result = run_git(["fetch", "--quiet", "--no-tags", EOO, self.remote], cwd=self.path, auth=self.auth,
                              check=False, timeout=120)
             if not result.ok:
                 self.notes.append(f"git fetch {self.remote} failed: {result.stderr.strip()[:300]}")
@@ -126,7 +128,7 @@ class GitAncestry(Ancestry):
         if not SHA.fullmatch(rev):
             return None
         for attempt in range(3):
-            result = run_git(["merge-base", "--is-ancestor", self.want, rev], cwd=self.path, auth=self.auth,
+            result = run_git(["merge-base", "--is-ancestor", EOO, self.want, rev], cwd=self.path, auth=self.auth,
                              check=False, timeout=60)
             if result.returncode == 0:
                 return True
@@ -135,7 +137,7 @@ class GitAncestry(Ancestry):
                 if self._unshallowed or not self._shallow():
                     return False
                 self._unshallowed = True
-                fetched = run_git(["fetch", "--quiet", "--no-tags", "--unshallow", self.remote], cwd=self.path,
+                fetched = run_git(["fetch", "--quiet", "--no-tags", "--unshallow", EOO, self.remote], cwd=self.path,
                                   auth=self.auth, check=False, timeout=300)
                 if not fetched.ok:
                     self.notes.append(f"shallow clone and git fetch --unshallow failed: {fetched.stderr.strip()[:300]}")
@@ -151,13 +153,16 @@ class ClonedAncestry(GitAncestry):
     """A throw-away bare, blob-less clone of the config repo's URL (any git host), then as :class:`GitAncestry`."""
 
     def __init__(self, want: str, url: str, *, token: str | None = None) -> None:
+        if any(ord(c) < 32 or ord(c) == 127 for c in url) or url.startswith("-") or " " in url:
+            raise UserError("Input 'config-repo' must be an https URL or owner/name on one line.",
+                            "give the config repository's HTTPS clone URL (or owner/name).", input_name="config-repo")
         if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
             raise UserError("Input 'config-repo' carries credentials in the URL.",
                             "remove them and pass `config-repo-token` instead.", input_name="config-repo")
         self.tmp = tempfile.mkdtemp(prefix="shipyard-argocd-")
         try:
-            run_git(["init", "--quiet", "--bare", self.tmp], timeout=60)
-            for args in (["remote", "add", "origin", url], ["config", "remote.origin.promisor", "true"],
+            run_git(["init", "--quiet", "--bare", EOO, self.tmp], timeout=60)
+            for args in (["remote", "add", EOO, "origin", url], ["config", "remote.origin.promisor", "true"],
                          ["config", "remote.origin.partialclonefilter", "blob:none"]):
                 run_git(args, cwd=self.tmp, timeout=60)
             super().__init__(want, self.tmp, token=token)

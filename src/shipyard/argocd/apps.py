@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shipyard.gitops.inputs import shown
 from shipyard.runtime import UserError
 
 # Kubernetes object names (DNS-1123 subdomain) for apps and namespaces; ArgoCD project names alike.
@@ -42,7 +43,7 @@ def parse_app(text: str, default_project: str = "", input_name: str = "applicati
     for part, what, present in checks:
         if present and not _NAME.fullmatch(part):
             raise UserError(
-                f"Input '{input_name}': '{raw}' has an invalid {what} '{part}'.",
+                f"Input '{input_name}': '{shown(raw)}' has an invalid {what} '{shown(part)}'.",
                 "write each application as `name`, `name@namespace`, `project/name` or `project/name@namespace` "
                 "(lower-case letters, digits, '-' and '.').",
                 input_name=input_name,

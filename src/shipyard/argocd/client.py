@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from shipyard.gitops.inputs import shown
 from shipyard.http import Client
 from shipyard.runtime import Action, TransientError, UserError
 
@@ -206,7 +207,7 @@ def normalise_server(server: str) -> str:
         text = "https://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UserError(f"Input 'argocd-server' is not a URL: '{server}'.",
+        raise UserError(f"Input 'argocd-server' is not a URL: '{shown(server)}'.",
                         "give the ArgoCD server's base URL, e.g. https://argocd.example.com.",
                         input_name="argocd-server")
     if parts.username or parts.password:
@@ -214,7 +215,8 @@ def normalise_server(server: str) -> str:
                         "remove them and pass `argocd-token` (or username/password) instead.",
                         input_name="argocd-server")
     if parts.path.rstrip("/").endswith(("/api/v1", "/applications")) or "/applications/" in parts.path:
-        raise UserError(f"Input 'argocd-server' should be the server's base URL, not an API or UI path: '{server}'.",
+        raise UserError("Input 'argocd-server' should be the server's base URL, not an API or UI path: "
+                        f"'{shown(server)}'.",
                         "drop the path after the host (keep a path prefix only if ArgoCD runs with --rootpath).",
                         input_name="argocd-server")
     return text

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+from shipyard.gitops.inputs import shown
 from shipyard.runtime import Action, UserError, format_duration, run_stage
 
 from .ancestry import SHA, Ancestry, ClonedAncestry, CompareAncestry, ExactAncestry, GitAncestry
-from .apps import AppRef, parse_apps
+from .apps import AppRef, parse_app, parse_apps
 from .client import ArgoClient, ArgoTransient
 from .status import evaluate, short
 from .waiter import CANCELLED, OK, Waiter, WaitOptions, render_row
@@ -51,7 +52,7 @@ def _revision(action: Action) -> str | None:
         return None
     want = want.lower()
     if not SHA.fullmatch(want):
-        raise UserError(f"Input 'revision' must be a commit id (7 to 64 hex digits), got '{want}'.",
+        raise UserError(f"Input 'revision' must be a commit id (7 to 64 hex digits), got '{shown(want)}'.",
                         "pass gitops-update's `commit` output: `revision: ${{ steps.gitops.outputs.commit }}`.",
                         input_name="revision")
     return want
@@ -59,7 +60,24 @@ def _revision(action: Action) -> str | None:
 
 def run(action: Action) -> None:
     server = action.require("argocd-server")
-    refs = parse_apps(action.items("applications", required=True), action.input("project") or "")
+    for name in ("argocd-server", "project", "config-repo", "config-repo-path", "revision", "argocd-username"):
+        value = action.input(name) or ""
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            raise UserError(f"Input '{name}' contains a control character (a newline?).",
+                            f"give `{name}` on one line.", input_name=name)
+    for name in ("argocd-token", "argocd-password", "config-repo-token"):
+        value = action.secret(name) or ""
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UserError(f"Input '{name}' contains a control character (a trailing newline?).",
+                            f"store `{name}` without a trailing newline.", input_name=name)
+    if action.input("applications") is None:
+        raise UserError("Input 'applications' is required: which ArgoCD application(s) to wait for?",
+                        "add `applications: <app>` (one per line or comma-separated; `name@namespace` or "
+                        "`project/name` where needed).", input_name="applications")
+    project = action.input("project") or ""
+    if project:
+        parse_app(f"{project}/x", input_name="project")
+    refs = parse_apps(action.items("applications", required=True), project)
     if not refs:
         raise UserError("Input 'applications' is empty.", "list at least one application.",
                         input_name="applications")
@@ -87,7 +105,7 @@ def run(action: Action) -> None:
 
     client = ArgoClient(action, server, token=token, username=None if token else username,
                         password=None if token else password, insecure=insecure,
-                        request_timeout=min(30.0, max(2.0, timeout)), max_elapsed=min(60.0, max(1.0, timeout / 4)))
+                        request_timeout=min(30.0, max(1.0, timeout / 3)), max_elapsed=min(60.0, max(1.0, timeout / 4)))
     contains, method = _ancestry(action, want)
     try:
         _wait(action, client, refs, want, contains, method, token=token, timeout=timeout, poll=poll, refresh=refresh,
