@@ -27,12 +27,16 @@ FIND = r"^GET /collections\?"
 CREATE = r"^POST /collections\?"
 UPDATE = r"^PUT /collections/"
 ALWAYS = -1
+# Every Postman answer, errors included, announces the rate-limit window's reset (~60 s away): a 5xx must not
+# wait for it.
+LIMIT_HEADERS = {"RateLimit": "limit=300, remaining=297, reset=60", "RateLimit-Reset": "60",
+                 "X-RateLimit-Remaining": "297", "X-RateLimit-Reset": str(int(time.time()) + 60)}
 FAULTS = {  # fault name -> FaultProxy.inject arguments
-    "500": {"kind": "status", "status": 500},
+    "500": {"kind": "status", "status": 500, "headers": LIMIT_HEADERS},
     "429 with Retry-After": {"kind": "status", "status": 429, "headers": {"Retry-After": "2"}},
     "connection reset": {"kind": "reset"},
     "accepts, never answers": {"kind": "hang"},
-    "applied, answered 500": {"kind": "applied_status", "status": 500},
+    "applied, answered 500": {"kind": "applied_status", "status": 500, "headers": LIMIT_HEADERS},
 }
 
 #            phase     fault                     on request  times   outcome
