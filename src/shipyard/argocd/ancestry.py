@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from shipyard.git import GitAuth, run_git
+from shipyard.gitops.inputs import shown
 from shipyard.http import Client
 from shipyard.runtime import Action, TransientError, UserError
 
@@ -79,7 +80,7 @@ class GitAncestry(Ancestry):
         self._fetched: set[str] = set()
         self._unshallowed = False
         if not (self.path / ".git").exists() and not (self.path / "HEAD").exists():
-            raise UserError(f"Input 'config-repo-path': '{path}' is not a git repository.",
+            raise UserError(f"Input 'config-repo-path': '{shown(path)}' is not a git repository.",
                             "point it at the config repo clone (gitops-update's checkout), or leave it empty.",
                             input_name="config-repo-path")
         if token:
@@ -93,7 +94,7 @@ class GitAncestry(Ancestry):
         if not self._has(self.want):
             detail = f" ({self.notes[-1]})" if self.notes else ""
             raise UserError(
-                f"Commit {self.want[:12]} is not in the config repo at '{path}' (nor on its remote '{remote}')"
+                f"Commit {self.want[:12]} is not in the config repo at '{shown(path)}' (nor on its remote '{remote}')"
                 f"{detail}.",
                 "pass the config-repo commit gitops-update made (its `commit` output) as `revision`, and the same "
                 "repository's clone as `config-repo-path`.",
@@ -182,7 +183,8 @@ class CompareAncestry(Ancestry):
     def __init__(self, action: Action, want: str, repo: str, token: str, api_url: str) -> None:
         super().__init__(want)
         if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
-            raise UserError(f"Input 'config-repo' must be owner/name, got '{repo}'.", input_name="config-repo")
+            raise UserError(f"Input 'config-repo' must be owner/name, got '{shown(repo)}'.",
+                            "give `config-repo: owner/name` or the HTTPS clone URL.", input_name="config-repo")
         self.repo = repo
         action.mask(token)
         self.http = Client(action, api_url, name="GitHub", max_elapsed=30.0, headers={

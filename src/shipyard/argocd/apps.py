@@ -35,6 +35,12 @@ class AppRef:
 
 def parse_app(text: str, default_project: str = "", input_name: str = "applications") -> AppRef:
     raw = text.strip()
+    if "://" in raw or "@" in raw.partition("@")[2]:
+        raise UserError(
+            f"Input '{input_name}' holds a URL or more than one '@', not an application name.",
+            "write each application as `name`, `name@namespace`, `project/name` or `project/name@namespace`.",
+            input_name=input_name,
+        )
     rest, at, namespace = raw.partition("@")
     project, slash, name = rest.rpartition("/")
     if not slash:

@@ -9,6 +9,7 @@ case it is a 404 (code 5).
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -201,12 +202,17 @@ class ArgoClient:
         )
 
 
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
 def normalise_server(server: str) -> str:
     text = server.strip().rstrip("/")
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    host = parts.netloc.rpartition("@")[2]
+    if (parts.scheme not in ("http", "https") or not parts.netloc or server.strip().startswith("-")
+            or not _HOST.fullmatch(host)):
         raise UserError(f"Input 'argocd-server' is not a URL: '{shown(server)}'.",
                         "give the ArgoCD server's base URL, e.g. https://argocd.example.com.",
                         input_name="argocd-server")
