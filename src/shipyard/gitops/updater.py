@@ -9,10 +9,8 @@ provided) is retried with jittered backoff, bounded in attempts and time.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import hmac
 import random
-import re
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from shipyard.gitops import message as msg
+from shipyard.gitops import queue
 from shipyard.gitops.gitrepo import (
     PushRejected,
     TreeEntry,
@@ -33,6 +32,7 @@ from shipyard.gitops.gitrepo import (
 from shipyard.gitops.imageref import ImageUpdate
 from shipyard.gitops.inputs import shown
 from shipyard.gitops.objects import ZERO, ObjectError, object_id
+from shipyard.gitops.queue import CARRY_LIMIT, QUEUED_EDIT, QUEUED_MAC, queue_key
 from shipyard.gitops.targets import FileResult, KeyPaths, detect_format, edit_file
 from shipyard.gitops.yamledit import YamlEditError
 from shipyard.runtime import TransientError, UserError
@@ -101,8 +101,9 @@ class Updater:
 
     def __init__(self, clone: WorkClone, req: UpdateRequest, *, log: Log = _noop, warn: Log = _noop,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, wall: Callable[[], float] = time.time) -> None:
         self.clone = clone
+        self.wall = wall  # wall-clock seconds: queue tickets carry it (clock is for durations)
         self.req = req
         self.log = log
         self.warn = warn
@@ -290,7 +291,7 @@ class Updater:
 
     # ------------------------------------------------------------------ the branch queue
     def _queue_prefix(self) -> str:
-        return f"refs/shipyard/queue/{_ref_safe(self.req.branch)}/"
+        return queue.prefix(self.req.branch)
 
     def _enqueue(self, tip: str, files: dict[str, tuple[str, bytes]], entries: dict[str, TreeEntry],
                  message: str, ident: dict[str, str]) -> None:
@@ -305,7 +306,7 @@ class Updater:
         each as its own commit, when every file is still what that updater started from (then re-applying
         its edit gives the same bytes); otherwise the ticket stays and its owner re-applies the edit itself
         on its turn."""
-        name = f"{int(time.time() * 1000):013d}-{_ref_safe(self.req.service)}-{self.rng.randrange(16**6):06x}"
+        name = queue.ticket_name(self.wall() * 1000, self.req.service, self.rng)
         ref = self._queue_prefix() + name
         edits = [f"{QUEUED_EDIT}: {mode} {entries[path].oid} {object_id('blob', content)} {path}"
                  for path, (mode, content) in sorted(files.items())]
@@ -314,7 +315,7 @@ class Updater:
             edits = []  # not expressible on one line, or not verifiable by others: only we can apply it
         body = message.rstrip("\n") + "\n" + "".join(f"\n{line}" for line in edits) + "\n"
         if edits and key is not None:
-            body += f"{QUEUED_MAC}: {_mac(key, body)}\n"
+            body += f"{QUEUED_MAC}: {queue.mac(key, body)}\n"
         ticket = self.clone.ticket_commit([content for _, content in files.values()], body, ident)
         try:
             result = self.clone.send_commands([(ZERO, ticket, ref)], list(self.clone.objects.written.values()))
@@ -337,28 +338,21 @@ class Updater:
     def _live_tickets(self, refs: Mapping[str, str]) -> list[str]:
         """The branch's queue tickets in queue order, without those older than ``max(timeout, 120 s)``
         (left by a crashed job: they must not block the branch)."""
-        prefix = self._queue_prefix()
-        oldest = time.time() * 1000 - max(120.0, self.req.max_seconds) * 1000
-        return sorted(r for r in refs if r.startswith(prefix) and _ticket_ms(r) >= oldest)
+        return queue.live_tickets(refs, self.req.branch, self.wall() * 1000, self.req.max_seconds)
 
     def _done_ref(self, ticket_ref: str) -> str:
-        return ticket_ref.replace("refs/shipyard/queue/", "refs/shipyard/done/", 1)
+        return queue.done_ref(ticket_ref)
 
     def _carry(self, commit: str) -> tuple[str, list[tuple[str, str, str]]]:
         """Chain the queued updates behind us onto ``commit``; returns the new branch head and the ref
         commands that go with it (each carried ticket deleted, a ``refs/shipyard/done/...`` ref naming the
         commit that landed it, for its owner to find)."""
         refs = self.clone.last_refs
-        prefix = self._queue_prefix()
-        now_ms = time.time() * 1000
         assert self._ticket is not None
         queued = [(r, refs[r]) for r in self._live_tickets(refs) if r != self._ticket[0]][:CARRY_LIMIT]
-        commands: list[tuple[str, str, str]] = []
         # done refs whose owner never came back for them (a cancelled job): tidy a few per push
-        done_prefix = self._done_ref(prefix)
-        for r, oid in sorted(refs.items()):
-            if r.startswith(done_prefix) and _ticket_ms(r) < now_ms - 600_000 and len(commands) < 20:
-                commands.append((oid, ZERO, r))
+        commands: list[tuple[str, str, str]] = [
+            (refs[r], ZERO, r) for r in queue.stale_done_refs(refs, self.req.branch, self.wall() * 1000)[:20]]
         key = self._queue_key()
         if not queued or key is None:
             return commit, commands
@@ -376,7 +370,7 @@ class Updater:
                     continue
                 header, _, message = got[2].decode("utf-8").partition("\n\n")
                 signed, _, mac = message.rpartition(f"{QUEUED_MAC}: ")
-                if not hmac.compare_digest(mac.strip(), _mac(key, signed)):
+                if not hmac.compare_digest(mac.strip(), queue.mac(key, signed)):
                     continue  # not written by an updater holding our secret: never land it
                 lines = signed.split("\n")
                 edits = [line[len(QUEUED_EDIT) + 2:].split(" ", 3) for line in lines
@@ -392,7 +386,7 @@ class Updater:
                 name = committer.rsplit(" ", 2)[0]
                 clean = "\n".join(line for line in lines if not line.startswith(QUEUED_EDIT + ": ")).rstrip("\n")
                 head = self.clone.objects.commit(new_tree, [head], clean + "\n", author,
-                                                 f"{name} {int(time.time())} +0000")
+                                                 f"{name} {int(self.wall())} +0000")
             except (ObjectError, StopIteration, UnicodeDecodeError, ValueError):
                 continue
             tree = new_tree
@@ -730,32 +724,8 @@ class Updater:
         return f"{body}\n\n{trailer}\n"
 
 
-QUEUED_EDIT = "Shipyard-Queued-Edit"
-QUEUED_MAC = "Shipyard-Queued-Mac"
-
-
-def queue_key(secret: str) -> bytes:
-    """The key queued edits are authenticated with, derived from a secret all updaters share."""
-    return hashlib.sha256(b"shipyard-queue\0" + secret.encode("utf-8")).digest()
-
-
-def _mac(key: bytes, body: str) -> str:
-    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
-CARRY_LIMIT = 100  # queued updates carried in one push at most
-
-
 def _mode_key(mode: str) -> str:
     return "40000" if mode == "040000" else mode
-
-
-def _ref_safe(text: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
-    return safe or "x"
-
-
-def _ticket_ms(ref: str) -> int:
-    stamp = ref.rsplit("/", 1)[-1].split("-", 1)[0]
-    return int(stamp) if stamp.isdigit() else 0
 
 
 def _ref(tag: str | None, digest: str | None) -> str:
@@ -806,4 +776,4 @@ def render_diff(results: list[FileResult]) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in out).replace("\r", "")
 
 
-__all__ = ["UpdateOutcome", "UpdateRequest", "Updater", "YamlEditError", "render_diff"]
+__all__ = ["UpdateOutcome", "UpdateRequest", "Updater", "YamlEditError", "queue_key", "render_diff"]
