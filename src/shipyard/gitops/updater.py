@@ -92,6 +92,23 @@ class UpdateOutcome:
 Log = Callable[[str], None]
 
 
+@dataclass
+class _LostPush:
+    """What one failed push attempt leaves for deciding what comes next."""
+
+    exc: PushRejected | TransientError
+    attempt: int
+    tip: str
+    files: dict[str, tuple[str, bytes]]
+    entries: dict[str, TreeEntry]
+    ident: dict[str, str]
+    commit: str
+    old: str
+    head: str
+    outcome: UpdateOutcome
+    timing: tuple[float, float]  # when the fetch ended, how long a cycle's fetch takes
+
+
 def _noop(_: str) -> None:
     return None
 
@@ -142,23 +159,14 @@ class Updater:
                 self._dequeue()
 
     def _loop(self, target_branch: str | None, queue: bool, start: float) -> UpdateOutcome:
+        """One attempt per turn: fetch, guard, edit, (PR base), queue, commit, push; a lost push loops."""
         req = self.req
         attempt = 0
         refs: dict[str, str] | None = None
         while True:
             attempt += 1
-            attempt_start = self.clock()
-            requests_before = self.clone.requests
-            tip = self._fetch_tip(refs)
+            tip, timing = self._timed_fetch(attempt, refs)
             refs = None
-            fetched_at = self.clock()
-            if attempt == 1:
-                self._request_time = (fetched_at - attempt_start) / max(1, self.clone.requests - requests_before)
-            # a cycle = incremental fetch + edit + push; the first fetch is a slower clone-like one
-            fetch_time = fetched_at - attempt_start if attempt > 1 else req.backoff_base
-            if attempt > 1:
-                # Landings we saw while waiting drain the queue of contenders we are estimating.
-                self._contenders = max(1.0, self._contenders - self.clone.new_commits + 1)
             newer = self._guard(tip)
             if newer is not None:
                 return self._out_of_order(tip, newer, attempt, start)
@@ -169,14 +177,8 @@ class Updater:
                 status="up-to-date", changed=False, commit=tip, base=tip, files=results, attempts=attempt,
                 previous_tag=first.previous_tag, previous_digest=first.previous_digest,
             )
-            if not changed and tip in self._unanswered:
-                return self._landed_unanswered(tip, attempt, start)
             if not changed:
-                if self._ticket is not None and self._carried_since_last_look():
-                    # The head carried our update just after our last look at the queue: it is this tip.
-                    return self._carried(outcome, start)
-                outcome.elapsed = self.clock() - start
-                return outcome
+                return self._unchanged(outcome, tip, attempt, start)
             outcome.diff = render_diff(changed)
             outcome.validated = self._validate(tip, results, entries)
             outcome.message = self._message(results)
@@ -186,27 +188,11 @@ class Updater:
                 return outcome
             files = {r.path: (entries[r.path].mode, r.new_text.encode("utf-8")) for r in changed}
             ident = committer_env(req.bot_name, req.bot_email)
-            parents = [tip]
-            old = tip
+            parents, old = [tip], tip
             if target_branch:
-                # PR mode: the bot branch gets a commit whose tree is the base tip plus our edit. When the
-                # branch already exists it becomes a merge of (old head, base tip): a fast-forward for the
-                # branch, and the PR diff (against the merge base = base tip) is exactly our edit.
-                head = self.clone.fetch(target_branch, missing_ok=True)
-                old = head or ZERO
-                if head and head in self._unanswered:
-                    return self._landed_unanswered(head, attempt, start)
-                if head:
-                    rec = self._record_of(head)
-                    if rec is not None and self._is_newer(rec):
-                        return self._out_of_order(tip, rec, attempt, start)
-                    new_tree = self.clone.tree_for(tip, files)
-                    if self.clone.tree_of(head) == new_tree and self.clone.contains(head, tip):
-                        outcome.status, outcome.commit = "pr-up-to-date", head
-                        outcome.elapsed = self.clock() - start
-                        return outcome
-                    if not self.clone.contains(tip, head):
-                        parents = [head, tip]
+                done, parents, old = self._pr_parents(target_branch, tip, files, outcome, attempt, start)
+                if done is not None:
+                    return done
             ahead = self._queue_busy(tip) if queue and req.queue and attempt == 1 and self._ticket is None else 0
             if ahead:
                 # Others are already queued for this branch: a push now would most likely lose. Queue up.
@@ -218,53 +204,115 @@ class Updater:
                     self.log("the branch is busy (other updaters queued); our turn in the queue now")
                     continue
             commit = self.clone.commit_files(parents, files, outcome.message, ident)
-            also: list[tuple[str, str, str]] = []
-            head = commit
-            if self._ticket is not None:
-                also.append((self._ticket[1], ZERO, self._ticket[0]))
-                # Our turn at the head of the queue: carry the queued updates behind us in the same push.
-                head, carried = self._carry(commit)
-                also.extend(carried)
+            head, also = self._with_queue(commit)
             try:
                 self.clone.push(head, target_branch or req.branch, old=old, also=also)
             except (PushRejected, TransientError) as exc:
-                if isinstance(exc, TransientError):
-                    # The server may have applied the push and lost the answer: read the ref to know.
-                    self._unanswered[head] = (commit, old, outcome)
-                    if self._branch_at(target_branch or req.branch, head):
-                        self.log(f"attempt {attempt}: the push landed although the answer was lost ({exc})")
-                        return self._landed_unanswered(head, attempt, start)
-                elapsed = self.clock() - start
-                if attempt >= req.max_attempts or elapsed >= req.max_seconds:
-                    raise UserError(
-                        f"Gave up after {attempt} attempts in {elapsed:.0f}s: the branch '{req.branch}' kept "
-                        f"moving or the server kept failing (last: {exc}). Nothing was pushed.",
-                        "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
-                    )
-                cycle = self.clock() - fetched_at + fetch_time
-                if queue and req.queue and isinstance(exc, PushRejected):
-                    # Lost a race: take a ticket in the branch's queue (once) and wait for our turn.
-                    self._note_cycle(cycle)
-                    if self._ticket is None:
-                        self._enqueue(tip, files, entries, outcome.message, ident)
-                    if self._ticket is not None:
-                        refs = self._wait_turn(start)
-                        if self._landed:
-                            return self._carried(outcome, start)
-                        self.log(f"attempt {attempt}: push lost the race ({exc}); our turn in the queue now")
-                        continue
-                delay = self._backoff(cycle)
-                if isinstance(exc, TransientError) and exc.retry_after:
-                    delay = max(delay, exc.retry_after)
-                delay = min(delay, max(0.0, req.max_seconds - elapsed))
-                self.log(f"attempt {attempt}: push lost the race ({exc}); re-applying in {delay * 1000:.0f} ms")
-                self._nap(delay)
+                lost = _LostPush(exc, attempt, tip, files, entries, ident, commit, old, head, outcome, timing)
+                done, refs = self._after_lost_push(lost, target_branch, queue, start)
+                if done is not None:
+                    return done
                 continue
             self._ticket = None  # deleted atomically with the update
             outcome.status, outcome.changed, outcome.commit = "updated", True, commit
             outcome.replaced = None if old == ZERO else old
             outcome.elapsed = self.clock() - start
             return outcome
+
+    def _timed_fetch(self, attempt: int, refs: dict[str, str] | None) -> tuple[str, tuple[float, float]]:
+        """Fetch the branch tip; returns it with (when the fetch ended, how long a cycle's fetch takes)."""
+        attempt_start = self.clock()
+        requests_before = self.clone.requests
+        tip = self._fetch_tip(refs)
+        fetched_at = self.clock()
+        if attempt == 1:
+            self._request_time = (fetched_at - attempt_start) / max(1, self.clone.requests - requests_before)
+        # a cycle = incremental fetch + edit + push; the first fetch is a slower clone-like one
+        fetch_time = fetched_at - attempt_start if attempt > 1 else self.req.backoff_base
+        if attempt > 1:
+            # Landings we saw while waiting drain the queue of contenders we are estimating.
+            self._contenders = max(1.0, self._contenders - self.clone.new_commits + 1)
+        return tip, (fetched_at, fetch_time)
+
+    def _unchanged(self, outcome: UpdateOutcome, tip: str, attempt: int, start: float) -> UpdateOutcome:
+        """The tip already has our edit: ours (an unanswered push, a carried ticket) or someone's earlier."""
+        if tip in self._unanswered:
+            return self._landed_unanswered(tip, attempt, start)
+        if self._ticket is not None and self._carried_since_last_look():
+            # The head carried our update just after our last look at the queue: it is this tip.
+            return self._carried(outcome, start)
+        outcome.elapsed = self.clock() - start
+        return outcome
+
+    def _pr_parents(self, target_branch: str, tip: str, files: dict[str, tuple[str, bytes]],
+                    outcome: UpdateOutcome, attempt: int,
+                    start: float) -> tuple[UpdateOutcome | None, list[str], str]:
+        """PR mode: the bot branch gets a commit whose tree is the base tip plus our edit. When the branch
+        already exists it becomes a merge of (old head, base tip): a fast-forward for the branch, and the PR
+        diff (against the merge base = base tip) is exactly our edit. Returns (an outcome when there is nothing
+        to push, the parents, the branch's old value)."""
+        head = self.clone.fetch(target_branch, missing_ok=True)
+        old = head or ZERO
+        if not head:
+            return None, [tip], old
+        if head in self._unanswered:
+            return self._landed_unanswered(head, attempt, start), [], old
+        rec = self._record_of(head)
+        if rec is not None and self._is_newer(rec):
+            return self._out_of_order(tip, rec, attempt, start), [], old
+        new_tree = self.clone.tree_for(tip, files)
+        if self.clone.tree_of(head) == new_tree and self.clone.contains(head, tip):
+            outcome.status, outcome.commit = "pr-up-to-date", head
+            outcome.elapsed = self.clock() - start
+            return outcome, [], old
+        return None, ([tip] if self.clone.contains(tip, head) else [head, tip]), old
+
+    def _with_queue(self, commit: str) -> tuple[str, list[tuple[str, str, str]]]:
+        """The head to push and the ref commands that go with it: at the head of the queue, our ticket's
+        deletion and the queued updates behind us, carried in the same push."""
+        if self._ticket is None:
+            return commit, []
+        head, carried = self._carry(commit)
+        return head, [(self._ticket[1], ZERO, self._ticket[0]), *carried]
+
+    def _after_lost_push(self, lost: _LostPush, target_branch: str | None, queue: bool,
+                         start: float) -> tuple[UpdateOutcome | None, dict[str, str] | None]:
+        """A push that failed: landed after all (the answer was lost), give up, queue, or back off.
+        Returns (the final outcome, or None to try again; the refs our queue wait last saw)."""
+        req, exc, attempt = self.req, lost.exc, lost.attempt
+        if isinstance(exc, TransientError):
+            # The server may have applied the push and lost the answer: read the ref to know.
+            self._unanswered[lost.head] = (lost.commit, lost.old, lost.outcome)
+            if self._branch_at(target_branch or req.branch, lost.head):
+                self.log(f"attempt {attempt}: the push landed although the answer was lost ({exc})")
+                return self._landed_unanswered(lost.head, attempt, start), None
+        elapsed = self.clock() - start
+        if attempt >= req.max_attempts or elapsed >= req.max_seconds:
+            raise UserError(
+                f"Gave up after {attempt} attempts in {elapsed:.0f}s: the branch '{req.branch}' kept "
+                f"moving or the server kept failing (last: {exc}). Nothing was pushed.",
+                "rerun the job; if many services deploy at once, raise `max-attempts`/`timeout`.",
+            )
+        fetched_at, fetch_time = lost.timing
+        cycle = self.clock() - fetched_at + fetch_time
+        if queue and req.queue and isinstance(exc, PushRejected):
+            # Lost a race: take a ticket in the branch's queue (once) and wait for our turn.
+            self._note_cycle(cycle)
+            if self._ticket is None:
+                self._enqueue(lost.tip, lost.files, lost.entries, lost.outcome.message, lost.ident)
+            if self._ticket is not None:
+                refs = self._wait_turn(start)
+                if self._landed:
+                    return self._carried(lost.outcome, start), None
+                self.log(f"attempt {attempt}: push lost the race ({exc}); our turn in the queue now")
+                return None, refs
+        delay = self._backoff(cycle)
+        if isinstance(exc, TransientError) and exc.retry_after:
+            delay = max(delay, exc.retry_after)
+        delay = min(delay, max(0.0, req.max_seconds - elapsed))
+        self.log(f"attempt {attempt}: push lost the race ({exc}); re-applying in {delay * 1000:.0f} ms")
+        self._nap(delay)
+        return None, None
 
     def _nap(self, seconds: float) -> None:
         """Sleep, but never past the stage's deadline."""
