@@ -11,7 +11,11 @@ set -euo pipefail
 dest="${1:?usage: wheelhouse.sh DIR [--platform TAG] [--python-version X.Y]}"
 shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-python3="${SHIPYARD_PYTHON3:-python3}"
+python3=""
+for candidate in ${SHIPYARD_PYTHON3:+"$SHIPYARD_PYTHON3"} python3 /usr/local/bin/python3 /usr/bin/python3; do
+  if "$candidate" -m pip --version >/dev/null 2>&1; then python3="$candidate"; break; fi
+done
+[ -n "$python3" ] || { echo "::error::no python3 with pip found. Fix: install python3-pip, or set SHIPYARD_PYTHON3 to a python3 that has pip"; exit 1; }
 extra=()
 while [ "$#" -gt 0 ]; do
   case "$1" in
