@@ -17,9 +17,9 @@ step() {
 mapfile -t workflows < <(find .github/workflows -maxdepth 1 -name '*.yml' 2>/dev/null | sort)
 mapfile -t actions < <(find actions -mindepth 2 -maxdepth 2 -name action.yml | sort; [ -f action.yml ] && echo action.yml)
 mapfile -t templates < <(find workflow-templates -maxdepth 1 -name '*.yml' 2>/dev/null | sort)
-mapfile -t shells < <( { find scripts .ci -type f -name '*.sh'; echo scripts/shipyard; [ -f .ci/run ] && echo .ci/run; } | sort -u)
+mapfile -t shells < <( { find scripts .ci image -type f -name '*.sh'; echo scripts/shipyard; [ -f .ci/run ] && echo .ci/run; } | sort -u)
 
-step "ruff" ruff check src tests scripts benchmarks
+step "ruff" ruff check src tests scripts benchmarks image
 step "mypy" mypy src/shipyard
 step "check-jsonschema: actions" check-jsonschema --builtin-schema vendor.github-actions "${actions[@]}"
 if [ "${#workflows[@]}" -gt 0 ]; then
