@@ -29,6 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 from shipyard import spec  # noqa: E402
+from shipyard.specs import minutes_guard  # noqa: E402
 from shipyard.specs import pipeline as root_spec  # noqa: E402
 from shipyard.stages import STAGES  # noqa: E402
 
@@ -179,8 +180,7 @@ LANGUAGES = [
              ["Vue", "JavaScript", "TypeScript"], "Static build served by nginx."),
     Language("go", "Go", "go", [r"^go\.mod$"], ["Go"], "Go modules, static binary on a minimal base."),
     Language("swift", "Swift", "swift", [r"^Package\.swift$"], ["Swift"],
-             "SwiftPM server apps, built on Linux runners (macOS minutes bill at 10x).",
-             defaults={"runs-on": '"ubuntu-latest"'}),
+             "SwiftPM server apps, built on Linux runners (macOS minutes bill at 10x)."),
 ]
 
 SECRET_SOURCES = {
@@ -214,11 +214,19 @@ SECRET_NAMES = {
 # A secret the workflow can fill itself when the caller gives none.
 SECRET_FALLBACKS = {"bitbucket-source-token": "github.token"}
 REQUIRED = ("aws-region", "role-to-assume")
+# Where the job runs: the caller's `runs-on` input, else the organisation variable the minutes guard sets before
+# the included minutes run out (routing before the wall: no decision job, no minute spent deciding), else
+# GitHub-hosted Linux. Both hold JSON: a label as a string or a list of labels.
+RUNS_ON_VARIABLE = minutes_guard.RUNS_ON_VARIABLE
+RUNS_ON_FALLBACK = json.dumps(minutes_guard.HOSTED_DEFAULT)
+RUNS_ON = f"${{{{ fromJSON(inputs.runs-on || vars.{RUNS_ON_VARIABLE} || '{RUNS_ON_FALLBACK}') }}}}"
 # Inputs of the workflow's job itself (not of the root action).
 JOB_INPUTS = (
     ("runs-on",
-     "Runner labels as JSON, e.g. `\"ubuntu-latest\"` or `[\"self-hosted\", \"arc-buildah\"]` (ARC scale set).",
-     "string", '\'"ubuntu-latest"\''),
+     "Runner labels as JSON, e.g. `\"ubuntu-latest\"` or `[\"self-hosted\", \"arc-buildah\"]` (ARC scale set). "
+     f"Empty: the organisation variable `{RUNS_ON_VARIABLE}` (set by the minutes guard when the month's forecast "
+     f"exceeds the budget), else `{RUNS_ON_FALLBACK}`.",
+     "string", '""'),
     ("timeout-minutes", "Job timeout in minutes.", "number", "30"),
     ("container-image", "Run the job in this container image (e.g. the Shipyard image, for runners without Python "
      "3.10+); empty runs it on the runner.", "string", '""'),
@@ -292,7 +300,7 @@ def pipeline_workflow(lang: Language | None = None) -> str:
         "jobs:",
         "  ship:",
         "    name: ship ${{ inputs.service || github.event.repository.name }} to ${{ inputs.environment }}",
-        "    runs-on: ${{ fromJSON(inputs.runs-on) }}",
+        f"    runs-on: {RUNS_ON}",
         "    timeout-minutes: ${{ inputs.timeout-minutes }}",
         "    container:",
         "      # empty: the job runs on the runner itself; callers pin the image they pass (by digest)",

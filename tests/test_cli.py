@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,52 @@ def test_importing_a_stage_loads_no_other_stages_libraries(stage: str) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------ aliases (shipyard minutes, shipyard board)
+def test_aliases_name_registered_stages_and_never_shadow_one() -> None:
+    from shipyard.stages import ALIASES, STAGES, resolve
+
+    assert ALIASES == {"minutes": "minutes-guard", "board": "deploy-board"}
+    for alias, stage in ALIASES.items():
+        assert stage in STAGES and alias not in STAGES
+        assert not (ROOT / "actions" / alias).exists(), "an alias is a CLI name, never an action folder"
+        assert resolve(alias) == stage
+    assert resolve("build") == "build" and resolve("nope") == "nope"
+
+
+def test_help_lists_the_aliases() -> None:
+    result = shipyard("--help")
+    assert result.returncode == 0
+    aliases = result.stdout.split("aliases:", 1)[1]
+    assert re.search(r"^\s+minutes\s+= minutes-guard$", aliases, re.M), aliases
+    assert re.search(r"^\s+board\s+= deploy-board$", aliases, re.M), aliases
+
+
+@pytest.mark.parametrize("alias,stage,an_input", [("minutes", "minutes-guard", "--route-runners"),
+                                                  ("board", "deploy-board", "--critical-severity")])
+def test_an_alias_shows_its_stages_help(alias: str, stage: str, an_input: str) -> None:
+    result = shipyard(alias, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: shipyard {stage} ") and an_input in result.stdout
+    assert result.stdout == shipyard(stage, "--help").stdout
+
+
+def test_an_alias_runs_its_stage_with_the_same_checks(tmp_path: Path) -> None:
+    """`shipyard minutes` is minutes-guard: its declared inputs, its checks, errors under its name."""
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / "out"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    result = shipyard("minutes", "--github-token", "t0ken-value", "--format", "xml", env=env)
+    assert result.returncode == 1
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and errors[0].startswith("::error title=minutes-guard%3A "), errors
+    assert "Input 'format' has unknown value 'xml'; allowed values: markdown, json." in errors[0]
+    assert "t0ken-value" not in result.stdout + result.stderr
+    unknown = shipyard("board", "--no-such-input", "x")
+    assert unknown.returncode == 2 and "unknown input '--no-such-input' for stage 'deploy-board'" in unknown.stderr
+
+
+def test_an_unknown_stage_lists_the_aliases_too() -> None:
+    result = shipyard("minute")
+    assert result.returncode == 2
+    assert "unknown stage 'minute'" in result.stderr and "minutes (= minutes-guard)" in result.stderr

@@ -17,7 +17,7 @@ from typing import Any
 
 from shipyard import __version__, spec
 from shipyard.runtime import Action, env_name, run_stage
-from shipyard.stages import STAGES, load
+from shipyard.stages import ALIASES, STAGES, load, resolve
 
 
 def actions_dir() -> Path | None:
@@ -62,6 +62,9 @@ def _usage() -> str:
         "stages:",
     ]
     lines += [f"  {name.ljust(width)}  {desc}" for name, (_, desc) in STAGES.items()]
+    if ALIASES:
+        lines += ["", "aliases:"]
+        lines += [f"  {alias.ljust(width)}  = {stage}" for alias, stage in ALIASES.items()]
     lines += ["", "Inputs can also come from the environment as INPUT_<NAME> (INPUT_FAIL_ON_ERROR=true)."]
     return "\n".join(lines)
 
@@ -127,9 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[0] == "--version":
         print(__version__)
         return 0
-    stage, rest = args[0], args[1:]
+    stage, rest = resolve(args[0]), args[1:]
     if stage not in STAGES:
-        print(f"::error::unknown stage '{stage}'. Known stages: {', '.join(STAGES)}", file=sys.stderr)
+        known = ", ".join([*STAGES, *(f"{a} (= {s})" for a, s in ALIASES.items())])
+        print(f"::error::unknown stage '{args[0]}'. Known stages: {known}", file=sys.stderr)
         return 2
     if any(a in ("-h", "--help") for a in rest):
         print(_stage_help(stage))

@@ -29,9 +29,20 @@ STAGES: dict[str, tuple[str, str]] = {
     "selftest": ("shipyard.selftest", "Check the runtime end to end (used by the start-up benchmark)."),
 }
 
+#: Short names the CLI accepts for a stage (``shipyard minutes`` runs minutes-guard); never action folders.
+ALIASES: dict[str, str] = {
+    "minutes": "minutes-guard",
+    "board": "deploy-board",
+}
+
+
+def resolve(name: str) -> str:
+    """The stage a CLI name means: an alias's stage, else the name itself (checked against STAGES by callers)."""
+    return ALIASES.get(name, name)
+
 
 def load(name: str) -> Callable[[Action], None]:
-    module_name, _ = STAGES[name]
+    module_name, _ = STAGES[resolve(name)]
     module = importlib.import_module(module_name)
     run: Callable[[Action], None] = module.run
     return run
