@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard import __version__, spec
-from shipyard.runtime import Action, env_name, run_stage
+from shipyard.runtime import Action, command_line, env_name, run_stage, shown
 from shipyard.stages import ALIASES, STAGES, load, resolve
 
 
@@ -94,6 +94,12 @@ class CliError(Exception):
     pass
 
 
+def _error(message: str) -> None:
+    """A usage error before any stage runs: one ``::error::`` on stderr, its data escaped like every command's
+    (a newline in an argument cannot start a second, forged command)."""
+    print(command_line("error", message), file=sys.stderr)
+
+
 def parse_options(stage: str, args: Sequence[str]) -> dict[str, str]:
     """``--name value``, ``--name=value`` and bare ``--flag`` (meaning true) into INPUT_* variables."""
     known: set[str] | None = None
@@ -105,7 +111,7 @@ def parse_options(stage: str, args: Sequence[str]) -> dict[str, str]:
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--") or arg == "--":
-            raise CliError(f"unexpected argument '{arg}': inputs are given as --<input-name> VALUE")
+            raise CliError(f"unexpected argument '{shown(arg)}': inputs are given as --<input-name> VALUE")
         name, eq, value = arg[2:].partition("=")
         if not eq:
             if i + 1 < len(args) and not args[i + 1].startswith("--"):
@@ -115,7 +121,7 @@ def parse_options(stage: str, args: Sequence[str]) -> dict[str, str]:
                 value = "true"
         if known is not None and name not in known and name != "dry-run":
             raise CliError(
-                f"unknown input '--{name}' for stage '{stage}'; known inputs: {', '.join(sorted(known))}"
+                f"unknown input '--{shown(name)}' for stage '{stage}'; known inputs: {', '.join(sorted(known))}"
             )
         env[env_name(name)] = value
         i += 1
@@ -133,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stage, rest = resolve(args[0]), args[1:]
     if stage not in STAGES:
         known = ", ".join([*STAGES, *(f"{a} (= {s})" for a, s in ALIASES.items())])
-        print(f"::error::unknown stage '{args[0]}'. Known stages: {known}", file=sys.stderr)
+        _error(f"unknown stage '{shown(args[0])}'. Known stages: {known}")
         return 2
     if any(a in ("-h", "--help") for a in rest):
         print(_stage_help(stage))
@@ -141,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides = parse_options(stage, rest)
     except CliError as exc:
-        print(f"::error::{exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     env = dict(os.environ)
     env.update(overrides)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import math
 import os
 import random
 import re
@@ -63,11 +64,29 @@ def env_name(input_name: str) -> str:
 
 
 def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's data: ``%``, CR and LF percent-encoded (the runner decodes them), any other control
+    character (ESC, BEL, NUL, U+2028...) escaped visibly, so a command stays one clean line."""
+    value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return _COMMAND_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # not \t, \n or ESC (colours)
 _ONE_LINE = re.compile(r"[\x00-\x1f\x7f]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_COMMAND_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def is_finite_number(value: str) -> bool:
+    """A plain decimal number (``30``, ``1.5``, ``2e3``): not NaN, not infinite, no ``_`` or non-ASCII digits."""
+    return bool(_DECIMAL.fullmatch(value)) and math.isfinite(float(value))
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A refused input value as an error may repeat it: userinfo of a URL (``user:token@``) replaced by
+    ``***``, control characters escaped (``\\n``, ``\\x1b``), cut to ``limit`` characters."""
+    text = re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@", r"\1***@", value)
+    text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def neutralise(text: str) -> str:
@@ -91,6 +110,11 @@ def neutralise(text: str) -> str:
 def one_line(text: str) -> str:
     """A title for a command (``::group::``): control characters and line breaks become single spaces."""
     return _ONE_LINE.sub(" ", text)
+
+
+def command_line(command: str, message: str) -> str:
+    """``::<command>::<message>`` with the message escaped: for code that prints a command without an Action."""
+    return f"::{command}::{_escape_data(message.replace('##[', '## ['))}"
 
 
 def _escape_property(value: str) -> str:
@@ -203,7 +227,7 @@ class Action:
         if low in FALSE_WORDS:
             return False
         raise UserError(
-            f"Input '{name}' must be true or false, got '{value}'.",
+            f"Input '{name}' must be true or false, got '{shown(value)}'.",
             f"set `{name}: true` or `{name}: false`.",
             input_name=name,
         )
@@ -212,25 +236,31 @@ class Action:
         value = self._raw(name)
         if value is None:
             return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise UserError(f"Input '{name}' must be a whole number, got '{value}'.", input_name=name)
+        bounds = (f"between {minimum} and {maximum}" if minimum is not None and maximum is not None else
+                  f"at least {minimum}" if minimum is not None else f"at most {maximum}" if maximum is not None
+                  else "")
+        fix = f"set `{name}:` to a whole number{' ' + bounds if bounds else ''} (digits only), or leave it empty " \
+              f"for the default {default}."
+        if not re.fullmatch(r"[+-]?[0-9]{1,18}", value):
+            raise UserError(f"Input '{name}' must be a whole number, got '{shown(value)}'.", fix, input_name=name)
+        number = int(value)
         if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            raise UserError(f"Input '{name}' must be {bounds}, got {number}.", input_name=name)
+            raise UserError(f"Input '{name}' must be {bounds}, got {number}.", fix, input_name=name)
         return number
 
     def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
         value = self._raw(name)
         if value is None:
             return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise UserError(f"Input '{name}' must be a number, got '{value}'.", input_name=name)
+        fix = f"set `{name}:` to a number of at least {minimum:g} (such as 30 or 1.5), or leave it empty for " \
+              f"the default {default:g}."
+        if not _DECIMAL.fullmatch(value):  # float() would also take "nan", "inf", "1_0" and full-width digits
+            raise UserError(f"Input '{name}' must be a number, got '{shown(value)}'.", fix, input_name=name)
+        number = float(value)
+        if not math.isfinite(number):  # 1e999 overflows to inf
+            raise UserError(f"Input '{name}' must be a finite number, got '{shown(value)}'.", fix, input_name=name)
         if number < minimum:
-            raise UserError(f"Input '{name}' must be at least {minimum}, got {number}.", input_name=name)
+            raise UserError(f"Input '{name}' must be at least {minimum:g}, got {number:g}.", fix, input_name=name)
         return number
 
     def choice(self, name: str, choices: Sequence[str], default: str | None = None) -> str:
@@ -238,7 +268,9 @@ class Action:
         if value is None:
             if default is None:
                 raise UserError(
-                    f"Input '{name}' is required; allowed values: {', '.join(choices)}.", input_name=name
+                    f"Input '{name}' is required; allowed values: {', '.join(choices)}.",
+                    f"set `{name}:` to one of {', '.join(choices)}.",
+                    input_name=name,
                 )
             return default
         if value not in choices:
@@ -246,7 +278,7 @@ class Action:
             if value.lower() in lowered:
                 return lowered[value.lower()]
             raise UserError(
-                f"Input '{name}' has unknown value '{value}'; allowed values: {', '.join(choices)}.",
+                f"Input '{name}' has unknown value '{shown(value)}'; allowed values: {', '.join(choices)}.",
                 f"set `{name}:` to one of {', '.join(choices)}.",
                 input_name=name,
             )
@@ -260,6 +292,7 @@ class Action:
             if required:
                 raise UserError(
                     f"Input '{name}' is required: give one item per line or a comma-separated list.",
+                    f"add `{name}:` under `with:` with one item per line (CLI: --{name} 'a,b').",
                     input_name=name,
                 )
             return []
@@ -268,7 +301,7 @@ class Action:
             parts = [p.strip() for p in line.split(",")] if commas else [line.strip()]
             if len(parts) > 1 and "" in parts[:-1] and any(parts):
                 raise UserError(
-                    f"Input '{name}' is a malformed list: empty item in '{line.strip()}'.",
+                    f"Input '{name}' is a malformed list: empty item in '{shown(line.strip())}'.",
                     "remove the doubled or leading comma, or give one item per line.",
                     input_name=name,
                 )
@@ -282,7 +315,7 @@ class Action:
             key, sep, val = item.partition("=")
             if not sep or not key.strip():
                 raise UserError(
-                    f"Input '{name}' is a malformed list: '{item}' is not KEY=VALUE.",
+                    f"Input '{name}' is a malformed list: '{shown(item)}' is not KEY=VALUE.",
                     "write one KEY=VALUE per line.",
                     input_name=name,
                 )
@@ -320,7 +353,8 @@ class Action:
                 continue
             self._masked.add(line)
             if self.on_github:
-                self._emit(f"::add-mask::{_escape_data(line)}")
+                # only %, CR and LF encoded: the runner must mask the secret's own bytes
+                self._emit(f"::add-mask::{line.replace('%', '%25')}")
 
     def info(self, message: str) -> None:
         self._emit_data(message)

@@ -117,12 +117,15 @@ def _lookup(env: Mapping[str, str], item: Input) -> str:
 
 
 def _check(item: Input, value: str, error: type[Exception]) -> None:
+    from shipyard.runtime import shown  # the value without control characters or a URL's credentials
+
     low = value.lower()
     if item.type == "boolean" and low not in TRUE_WORDS | FALSE_WORDS:
-        raise error(f"Input '{item.name}' must be true or false, got '{value}'.",
+        raise error(f"Input '{item.name}' must be true or false, got '{shown(value)}'.",
                     f"set `{item.name}: true` or `{item.name}: false`.")
     if item.choices and low not in {c.lower() for c in item.choices}:
-        raise error(f"Input '{item.name}' has unknown value '{value}'; allowed values: {', '.join(item.choices)}.",
+        raise error(f"Input '{item.name}' has unknown value '{shown(value)}'; allowed values: "
+                    f"{', '.join(item.choices)}.",
                     f"set `{item.name}:` to one of {', '.join(item.choices)}.")
 
 
@@ -148,12 +151,16 @@ class Inputs:
         if item.type != "number":
             raise TypeError(f"input {name} is declared {item.type}, not number")
         value = self.values.get(name, "")
-        try:
-            return float(value) if value else None
-        except ValueError:
-            from shipyard.runtime import UserError
+        if not value:
+            return None
+        from shipyard.runtime import is_finite_number
 
-            raise UserError(f"Input '{name}' must be a number, got '{value}'.", input_name=name) from None
+        if not is_finite_number(value):  # float() alone takes "nan", "inf" and "1_0"
+            from shipyard.runtime import UserError, shown
+
+            raise UserError(f"Input '{name}' must be a number, got '{shown(value)}'.",
+                            f"set `{name}:` to a finite number such as 30 or 1.5.", input_name=name)
+        return float(value)
 
     def secrets(self) -> list[str]:
         return [self.values[i.name] for i in self.stage.inputs if i.secret and self.values.get(i.name)]
