@@ -1,8 +1,10 @@
 """Shipyard's workflow templates as generated today, loaded at run time.
 
-Looked for in ``SHIPYARD_ROOT``, then the source checkout (``workflow-templates/`` at the root, or the older
-``.github/workflow-templates/``), then the installed wheel (``shipyard/_workflow_templates``). A template that
-does not parse stops the run before anything is read from the fleet.
+Looked for first beside the code in an installed wheel (``shipyard/_workflow_templates``, packed from
+``workflow-templates/`` by pyproject.toml: the templates of this very version), then in ``SHIPYARD_ROOT`` (the
+action's checkout, set by the launcher), then the source checkout (``workflow-templates/`` at the root, or the
+older ``.github/workflow-templates/``). A template that does not parse stops the run before anything is read from
+the fleet.
 """
 
 from __future__ import annotations
@@ -31,13 +33,12 @@ class Template:
 
 
 def candidates() -> list[Path]:
-    here = Path(__file__).resolve().parent.parent  # src/shipyard
+    here = Path(__file__).resolve().parent.parent  # src/shipyard, or site-packages/shipyard when installed
+    found = [here / "_workflow_templates"]  # an installed wheel: never a stray folder near site-packages
     roots = [Path(os.environ["SHIPYARD_ROOT"])] if os.environ.get("SHIPYARD_ROOT") else []
     roots.append(here.parent.parent)
-    found = []
     for root in roots:
         found += [root / "workflow-templates", root / ".github" / "workflow-templates"]
-    found.append(here / "_workflow_templates")
     return found
 
 
