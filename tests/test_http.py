@@ -102,3 +102,37 @@ def test_timeout_then_stop_raises_transient(echo: Echo) -> None:
     c = client(echo, sleeps, timeout=0.1)
     with pytest.raises(TransientError, match="not re-sent"):
         c.post("/items", json={"name": "c"}, before_retry=lambda: False)
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncated"])
+def test_a_reset_before_or_mid_body_is_retried(echo: Echo, kind: str) -> None:
+    echo.inject(kind, match="GET /ping")
+    sleeps: list[float] = []
+    response = client(echo, sleeps).get("/ping")
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert len(sleeps) == 1
+    assert [e.fault for e in echo.calls("GET", "/ping")] == [kind, None]
+
+
+def test_a_write_cut_mid_body_is_looked_up_before_resending(echo: Echo) -> None:
+    echo.inject("truncated", match="POST /items")
+    sleeps: list[float] = []
+    checks: list[bool] = []
+
+    def not_applied() -> bool:
+        checks.append(True)
+        return "d" not in echo.items
+
+    with pytest.raises(TransientError, match="not re-sent"):
+        client(echo, sleeps).post("/items", json={"name": "d"}, before_retry=not_applied)
+    assert checks == [True] and echo.items == ["d"], "applied once, never sent twice"
+
+
+def test_a_reset_that_never_ends_is_one_transient_error(echo: Echo) -> None:
+    echo.inject("truncated", match="GET /ping", count=10)
+    sleeps: list[float] = []
+    c = client(echo, sleeps)
+    c.attempts = 3
+    with pytest.raises(TransientError, match="GET /ping"):
+        c.get("/ping")
+    assert len(echo.calls("GET", "/ping")) == 3

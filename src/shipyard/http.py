@@ -1,7 +1,7 @@
 """HTTP with the retry policy every REST stage shares (Postman, Bitbucket, ArgoCD, registries).
 
-``Client.request`` retries transient answers (429, 500, 502, 503, 504, connection errors, timeouts) with
-jittered exponential backoff, honouring ``Retry-After`` (and the ``X-RateLimit-RetryAfter``/``RetryAfter``
+``Client.request`` retries transient answers (429, 500, 502, 503, 504, connection errors, timeouts, a
+connection cut mid-body) with jittered exponential backoff, honouring ``Retry-After`` (and the ``X-RateLimit-RetryAfter``/``RetryAfter``
 spellings some APIs use). Everything else comes back to the caller, which decides what a 401 or 404 means
 for its API and raises a :class:`~shipyard.runtime.UserError` naming the fix.
 
@@ -105,7 +105,8 @@ class Client:
             self.requests_made += 1
             try:
                 response = self.session.request(method, url, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:  # the last two: a reset mid-body
                 raise TransientError(f"{method} {path}: {type(exc).__name__}") from exc
             if response.status_code in self.retry_statuses:
                 last.append(response)

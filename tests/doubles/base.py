@@ -13,7 +13,10 @@ Faults are queued with :meth:`DoubleServer.inject` and consumed by matching requ
 * ``status`` (e.g. 429 or 503): answered before the handler runs (nothing applied);
 * ``timeout``: the server holds the request for ``delay`` seconds and then drops the connection;
 * ``applied_status``: the handler runs (the change is applied) and the answer is replaced by this status
-  (the "applied but answered 500" fault of Postman and other APIs).
+  (the "applied but answered 500" fault of Postman and other APIs);
+* ``reset``: the connection is closed at once, without an answer (nothing applied);
+* ``truncated``: the handler runs, the status line, the headers (with the full ``Content-Length``) and half the
+  body are sent, then the connection is closed (a reset mid-body: requests raises ChunkedEncodingError).
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def json_response(body: Any, status: int = 200, **headers: str) -> Response:
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "timeout" | "applied_status"
+    kind: str  # "status" | "timeout" | "applied_status" | "reset" | "truncated"
     status: int = 500
     match: str | None = None  # regex on "METHOD /path"
     count: int = 1
@@ -243,7 +246,7 @@ class DoubleServer:
         headers: dict[str, str] | None = None,
         body: Any = None,
     ) -> None:
-        if kind not in ("status", "timeout", "applied_status"):
+        if kind not in ("status", "timeout", "applied_status", "reset", "truncated"):
             raise ValueError(f"unknown fault kind {kind}")
         with self.lock:
             self.faults.append(Fault(kind, status, match, count, delay, headers or {}, body))
@@ -303,9 +306,13 @@ class DoubleServer:
                 if fault and fault.kind == "timeout":
                     time.sleep(fault.delay or 30)
                     raise ConnectionAbortedError("injected timeout")
+                if fault and fault.kind == "reset":
+                    raise ConnectionAbortedError("injected reset")
                 response = fn(self, req)
                 if fault and fault.kind == "applied_status":
                     return self.fault_response(fault, req), f"applied, answered {fault.status}"
+                if fault and fault.kind == "truncated":
+                    return response, "truncated"
                 return response, None
         return self.not_found(req), None
 
@@ -358,8 +365,8 @@ class DoubleServer:
                 )
                 try:
                     response, fault = double.dispatch(req)
-                except ConnectionAbortedError:
-                    double._record(req, None, "timeout")
+                except ConnectionAbortedError as exc:
+                    double._record(req, None, "reset" if "reset" in str(exc) else "timeout")
                     self.close_connection = True
                     return
                 except Exception as exc:  # a bug in the double must show up, not hang the client
@@ -372,6 +379,11 @@ class DoubleServer:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                if fault == "truncated":  # the full length announced, half of it sent, then the connection closed
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 if self.command != "HEAD":
                     self.wfile.write(payload)
 
