@@ -151,13 +151,8 @@ def test_inputs_are_read_and_checked_before_the_stage_runs() -> None:
     assert calls == ["ran"]
 
 
-def test_a_stage_without_a_declaration_is_reported_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
-    missing = gen_workflows.undeclared()
-    gen_workflows.main(["--check"])
-    err = capsys.readouterr().err
-    for name in missing:
-        assert f"actions/{name}/action.yml has no declaration yet" in err
-        assert f"actions/{name}/action.yml is out of date" not in err
+# A stage without a declaration is reported, not failed: tests/test_spec_generated.py (every action folder is
+# declared now, so it checks the report with a hand-written folder in a scratch copy).
 
 
 def test_re_running_the_conversion_keeps_declared_inputs_and_picks_up_added_ones() -> None:
