@@ -277,3 +277,28 @@ def test_the_guard_reads_the_same_variable_name_by_default() -> None:
         for found in re.findall(r"runner-variable:\s*(\S+)", template.read_text(encoding="utf-8")):
             assert found.strip("'\"") == minutes_guard.RUNS_ON_VARIABLE
 
+
+
+# ------------------------------------------------------------------ hand-written org templates of the fleet stages
+STAGE_TEMPLATES = sorted(p for p in gen_workflows.TEMPLATES.glob("shipyard-*.yml")
+                         if "shipyard/shipyard/actions/" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", STAGE_TEMPLATES, ids=lambda p: p.name)
+def test_org_templates_pass_only_declared_inputs_and_every_required_one(path: Path) -> None:
+    steps = [step for job in _load(path)["jobs"].values() for step in job.get("steps", [])
+             if str(step.get("uses", "")).startswith("shipyard/shipyard/actions/")]
+    assert steps
+    for step in steps:
+        name = step["uses"].split("/actions/", 1)[1].split("@", 1)[0]
+        stage = spec.load(name)
+        assert stage is not None, f"{path.name}: {name} has no declaration"
+        given = set(step.get("with") or {})
+        declared = {i.name for i in stage.inputs}
+        assert given <= declared, f"{path.name}: {name} has no inputs {sorted(given - declared)}"
+        assert {i.name for i in stage.inputs if i.required} <= given, path.name
+
+
+def test_the_fleet_level_templates_are_covered() -> None:
+    assert {p.name for p in STAGE_TEMPLATES} >= {"shipyard-minutes.yml", "shipyard-fleet.yml",
+                                                 "shipyard-deploy-board.yml", "shipyard-promote.yml"}
