@@ -261,6 +261,13 @@ class SlackDouble(DoubleServer):
         req._slack_data = data  # type: ignore[attr-defined]
         return data
 
+    def _read_method_body(self, req: Request) -> Request:
+        """Read methods (conversations.history/replies/list) take query or form arguments only: Slack accepts
+        JSON bodies on write methods, so a JSON body here is ignored as the real API ignores it."""
+        if req.content_type == "application/json":
+            req._slack_data = dict(req.query)  # type: ignore[attr-defined]
+        return req
+
     @staticmethod
     def err(code: str, **extra: Any) -> Response:
         return json_response({"ok": False, "error": code, **extra})
@@ -560,7 +567,7 @@ class SlackDouble(DoubleServer):
 
     @route("POST", r"/api/conversations\.history")
     def history_post(self, req: Request) -> Response:
-        return self._history(req)
+        return self._history(self._read_method_body(req))
 
     def _replies(self, req: Request) -> Response:
         token, _ = self._token(req)
@@ -586,7 +593,7 @@ class SlackDouble(DoubleServer):
 
     @route("POST", r"/api/conversations\.replies")
     def replies_post(self, req: Request) -> Response:
-        return self._replies(req)
+        return self._replies(self._read_method_body(req))
 
     def _list(self, req: Request) -> Response:
         token, _ = self._token(req)
@@ -611,7 +618,7 @@ class SlackDouble(DoubleServer):
 
     @route("POST", r"/api/conversations\.list")
     def list_post(self, req: Request) -> Response:
-        return self._list(req)
+        return self._list(self._read_method_body(req))
 
     # --------------------------------------------------------- webhooks
     @route("POST", r"/services/(?P<rest>.+)")

@@ -257,7 +257,11 @@ class SlackApi:
         self._ids: dict[str, str] = {}
 
     # ------------------------------------------------------------ plumbing
-    def call(self, method: str, *, once: bool = False, http_verb: str = "POST", **kwargs: Any) -> dict[str, Any]:
+    def call(self, method: str, *, once: bool = False, form: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """One Web API call. Write methods get a JSON body; ``form=True`` sends the arguments form-encoded, as the
+        read methods (conversations.history/replies/list) need: Slack reads JSON bodies on write methods only.
+        slack_sdk's sync client sends every call as POST (its ``http_verb`` is ignored), which Slack accepts
+        for every method with form or query arguments."""
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         client = self.once_client if once else self.client
@@ -268,10 +272,7 @@ class SlackApi:
                                    "spent")
         client.timeout = max(0.2, min(self.timeout, left))  # type: ignore[assignment]  # read at request time
         try:
-            if http_verb == "GET":
-                response = client.api_call(method, http_verb="GET", params=args)
-            else:
-                response = client.api_call(method, json=args)
+            response = client.api_call(method, params=args) if form else client.api_call(method, json=args)
         except SlackApiError as exc:
             raise self._translate(method, exc.response.status_code, exc.response.data, exc.response.headers)
         except (urllib.error.URLError, OSError, http.client.HTTPException, SlackClientError) as exc:
@@ -353,7 +354,7 @@ class SlackApi:
         cursor: str | None = None
         for _ in range(max_pages):
             data = self.call(
-                "conversations.history", http_verb="GET", channel=channel, oldest=oldest, latest=latest,
+                "conversations.history", form=True, channel=channel, oldest=oldest, latest=latest,
                 inclusive="true" if inclusive else None, limit=str(limit), cursor=cursor,
                 include_all_metadata="true",
             )
@@ -365,7 +366,7 @@ class SlackApi:
 
     def replies(self, channel: str, ts: str, *, limit: int = 200) -> list[dict[str, Any]]:
         """The newest page of a thread (the parent first), to check whether an ambiguous reply landed."""
-        data = self.call("conversations.replies", http_verb="GET", channel=channel, ts=ts, limit=str(limit))
+        data = self.call("conversations.replies", form=True, channel=channel, ts=ts, limit=str(limit))
         return [m for m in data.get("messages") or [] if isinstance(m, dict)]
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
@@ -382,7 +383,7 @@ class SlackApi:
         cursor: str | None = None
         for _ in range(20):
             data = self.call(
-                "conversations.list", http_verb="GET", types="public_channel,private_channel",
+                "conversations.list", form=True, types="public_channel,private_channel",
                 exclude_archived="true", limit="1000", cursor=cursor,
             )
             for ch in data.get("channels") or []:
