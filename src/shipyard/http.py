@@ -1,9 +1,9 @@
 """HTTP with the retry policy every REST stage shares (Postman, Bitbucket, ArgoCD, registries).
 
 ``Client.request`` retries transient answers (429, 500, 502, 503, 504, connection errors, timeouts, a
-connection cut mid-body) with jittered exponential backoff, honouring ``Retry-After`` (and the ``X-RateLimit-RetryAfter``/``RetryAfter``
-spellings some APIs use). Everything else comes back to the caller, which decides what a 401 or 404 means
-for its API and raises a :class:`~shipyard.runtime.UserError` naming the fix.
+connection cut mid-body) with jittered exponential backoff, honouring ``Retry-After`` (and the
+``X-RateLimit-RetryAfter``/``RetryAfter`` spellings some APIs use). Everything else comes back to the caller,
+which decides what a 401 or 404 means for its API and raises a :class:`~shipyard.runtime.UserError` naming the fix.
 
 ``requests`` is imported lazily so importing this module costs nothing.
 """

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from shipyard.board import html, markdown
 from shipyard.board.view import counts
-from shipyard.fleetview import configrepo
 from shipyard.fleetview.gather import read_fleet
-from shipyard.fleetview.sources import read_sources
+from shipyard.fleetview.sources import clone_config, read_sources
 from shipyard.runtime import Action, UserError, redact_url, run_stage
+from shipyard.urls import mask_credentials
 
 
 def parse_now(action: Action) -> float:
@@ -45,6 +45,7 @@ def output_dir(action: Action) -> Path:
 
 
 def run(action: Action) -> None:
+    mask_credentials(action)  # a token pasted into any input's URL is blanked wherever an error repeats it
     src = read_sources(action)
     now = parse_now(action)
     out_dir = output_dir(action)
@@ -55,13 +56,7 @@ def run(action: Action) -> None:
     with tempfile.TemporaryDirectory(prefix="shipyard-board-") as tmp:
         git_dir = os.path.join(tmp, "config.git")
         with action.group(f"Read {redact_url(src.url)} ({src.branch})"):
-            def clone() -> None:
-                import shutil
-
-                shutil.rmtree(git_dir, ignore_errors=True)
-                configrepo.clone(src.url, src.auth, src.branch, git_dir, env=action.env, timeout=src.timeout)
-
-            action.retry("clone the config repository", clone, attempts=4, max_elapsed=src.timeout)
+            clone_config(action, src, git_dir)
             fleet = read_fleet(action, src, git_dir, now)
             action.info(f"{len(fleet.services)} services, {len(fleet.columns)} columns, tip {fleet.tip[:12]}; "
                         f"Argo CD {fleet.argo.state} ({fleet.argo.detail}); ECR {fleet.registry.state} "

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from shipyard.fleetview.layout import Layout, parse_layout
 from shipyard.git import GitAuth
-from shipyard.runtime import Action, UserError, redact_url
+from shipyard.runtime import Action, TransientError, UserError, redact_url, shown
+from shipyard.urls import HTTP, check_url, one_line
 
 DEFAULT_LAYOUT = "apps/{service}/overlays/{env}/kustomization.yaml"
 BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
@@ -51,10 +52,11 @@ def repository(action: Action) -> tuple[str, str | None, str]:
         raise UserError("Input 'repository' carries credentials in the URL.",
                         "remove them and pass the token in `token` (it travels as an HTTP header).",
                         input_name="repository")
-    if parsed.scheme not in ("https", "http") or not parsed.netloc or any(c in raw for c in "\n\r\t "):
-        raise UserError(f"Input 'repository' must be an HTTPS clone URL or owner/name, got '{redact_url(raw)}'.",
+    if parsed.scheme not in ("https", "http") or not parsed.netloc:
+        raise UserError(f"Input 'repository' must be an HTTPS clone URL or owner/name, got '{shown(redact_url(raw))}'.",
                         "write `repository: acme/config` or `repository: https://git.example.com/acme/config.git`.",
                         input_name="repository")
+    check_url("repository", raw, HTTP)  # control characters, whitespace, a bad host
     slug = None
     m = re.fullmatch(r"/([^/]+)/([^/]+?)(?:\.git)?/?", parsed.path)
     if m:
@@ -65,7 +67,7 @@ def repository(action: Action) -> tuple[str, str | None, str]:
 def env_name(action: Action, name: str, default: str) -> str:
     value = action.input(name) or default
     if not ENV_RE.fullmatch(value):
-        raise UserError(f"Input '{name}' ('{value}') is not an environment name.",
+        raise UserError(f"Input '{name}' ('{shown(value)}') is not an environment name.",
                         "use lower-case letters, digits, '.', '_' and '-', as in the overlay paths.", input_name=name)
     return value
 
@@ -75,7 +77,7 @@ def read_sources(action: Action) -> Sources:
     override = action.input("github-repository")
     if override:
         if not SLUG_RE.fullmatch(override):
-            raise UserError(f"Input 'github-repository' must be owner/name, got '{override}'.",
+            raise UserError(f"Input 'github-repository' must be owner/name, got '{shown(override)}'.",
                             "write `github-repository: acme/config`.", input_name="github-repository")
         slug = override
     token = action.secret("token")
@@ -87,18 +89,18 @@ def read_sources(action: Action) -> Sources:
             action.mask(value)
     branch = action.input("branch") or "main"
     if not BRANCH_RE.fullmatch(branch) or ".." in branch or branch.endswith((".lock", "/")):
-        raise UserError(f"Input 'branch' ('{branch}') is not a branch name.",
+        raise UserError(f"Input 'branch' ('{shown(branch)}') is not a branch name.",
                         "give the branch Argo CD tracks, e.g. main.", input_name="branch")
     layout = parse_layout(action.input("layout") or DEFAULT_LAYOUT)
     default_app = "{service}-{env}-{cluster}" if layout.has_cluster else "{service}-{env}"
     app_name = action.input("app-name") or default_app
     fields = re.findall(r"\{([^{}]*)\}", app_name)
     if any(f not in ("service", "env", "cluster") for f in fields) or "service" not in fields:
-        raise UserError(f"Input 'app-name' ('{app_name}') may use only {{service}}, {{env}} and {{cluster}}, and "
-                        "needs {service}.", f"e.g. `app-name: {default_app}`.", input_name="app-name")
+        raise UserError(f"Input 'app-name' ('{shown(app_name)}') may use only {{service}}, {{env}} and "
+                        "{cluster}, and needs {service}.", f"e.g. `app-name: {default_app}`.", input_name="app-name")
     critical = (action.input("critical-severity") or "CRITICAL").upper()
     if critical not in SEVERITIES:
-        raise UserError(f"Input 'critical-severity' has unknown value '{critical}'.",
+        raise UserError(f"Input 'critical-severity' has unknown value '{shown(critical)}'.",
                         f"use one of {', '.join(SEVERITIES)}.", input_name="critical-severity")
     source_env = env_name(action, "source-environment", "dev")
     target_env = env_name(action, "target-environment", "prd")
@@ -107,8 +109,8 @@ def read_sources(action: Action) -> Sources:
                         "promote from one environment to another (e.g. dev to prd).", input_name="target-environment")
     region = action.input("aws-region")
     if region and not re.fullmatch(r"[a-z]{2}(?:-[a-z]+)+-\d", region):
-        raise UserError(f"Input 'aws-region' ('{region}') is not an AWS region.", "e.g. `aws-region: eu-west-1`.",
-                        input_name="aws-region")
+        raise UserError(f"Input 'aws-region' ('{shown(region)}') is not an AWS region.",
+                        "e.g. `aws-region: eu-west-1`.", input_name="aws-region")
     return Sources(
         url=url, slug=slug, web=web, auth=auth, token=token, branch=branch, layout=layout, app_name=app_name,
         argocd_server=action.input("argocd-server"), argocd_token=action.secret("argocd-token"),
@@ -117,3 +119,31 @@ def read_sources(action: Action) -> Sources:
         aws_region=region, source_env=source_env, target_env=target_env, critical_at=critical,
         timeout=action.number("timeout", 120.0, minimum=1.0),
     )
+
+
+def clone_config(action: Action, src: Sources, git_dir: str) -> None:
+    """The bare clone, retried on server errors, resets and timeouts for up to ``timeout`` seconds; a repository
+    still unreachable after that is one error naming the input (never a traceback), with nothing written."""
+    import shutil
+
+    from shipyard.fleetview import configrepo
+
+    step = max(1.0, src.timeout / 3)  # a server that accepts and never answers costs a third of `timeout`
+
+    def clone() -> None:
+        shutil.rmtree(git_dir, ignore_errors=True)
+        try:
+            configrepo.clone(src.url, src.auth, src.branch, git_dir, env=action.env, timeout=step)
+        except UserError as exc:
+            if "did not finish within" in exc.message:  # a hang is transient: tried again within `timeout`
+                raise TransientError(exc.message) from None
+            raise
+
+    try:
+        action.retry("clone the config repository", clone, attempts=4, max_elapsed=src.timeout)
+    except TransientError as exc:
+        raise UserError(f"Could not read the config repository {redact_url(src.url)} (tried for up to "
+                        f"{src.timeout:g}s): {one_line(exc)}",
+                        "check that `repository` is right and reachable from the runner, then rerun; server errors "
+                        "and resets are retried within `timeout`.", input_name="repository",
+                        title="config repository unreachable") from None

@@ -11,8 +11,19 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shipyard.git import GitAuth, run_git
+from shipyard.git import GitAuth, GitResult, run_git
 from shipyard.runtime import TransientError, UserError, redact_url
+
+
+def _timed(args: list[str], auth: GitAuth | None, env: Mapping[str, str], timeout: float) -> GitResult:
+    """One git call with a network peer, bounded by ``timeout``: a server that accepts and never answers is a
+    transient failure (retried by the caller within the stage's time), not a hang."""
+    try:
+        return run_git(args, auth=auth, env=env, check=False, timeout=max(1.0, timeout))
+    except UserError as exc:
+        if "did not finish within" in exc.message:
+            raise TransientError(exc.message) from None
+        raise
 
 
 @dataclass
@@ -23,9 +34,9 @@ class Pushed:
     changed: bool  # a push happened
 
 
-def remote_head(url: str, auth: GitAuth | None, branch: str, env: Mapping[str, str]) -> str | None:
-    result = run_git(["ls-remote", "--end-of-options", url, f"refs/heads/{branch}"], auth=auth, env=env, check=False,
-                     timeout=60)
+def remote_head(url: str, auth: GitAuth | None, branch: str, env: Mapping[str, str], *,
+                timeout: float = 60) -> str | None:
+    result = _timed(["ls-remote", "--end-of-options", url, f"refs/heads/{branch}"], auth, env, timeout)
     if not result.ok:
         raise TransientError(f"git ls-remote {redact_url(url)} failed: {result.stderr.strip()}")
     for line in result.stdout.splitlines():
@@ -58,9 +69,10 @@ def make_commit(git_dir: str, base: str, files: Mapping[str, str], message: str,
     return commit, tree
 
 
-def fetch_branch(git_dir: str, url: str, auth: GitAuth | None, branch: str, env: Mapping[str, str]) -> None:
-    result = run_git(["--git-dir", git_dir, "fetch", "--quiet", "--no-tags", "--end-of-options", url,
-                      f"+refs/heads/{branch}:refs/shipyard/{branch}"], auth=auth, env=env, check=False, timeout=120)
+def fetch_branch(git_dir: str, url: str, auth: GitAuth | None, branch: str, env: Mapping[str, str], *,
+                 timeout: float = 120) -> None:
+    result = _timed(["--git-dir", git_dir, "fetch", "--quiet", "--no-tags", "--end-of-options", url,
+                     f"+refs/heads/{branch}:refs/shipyard/{branch}"], auth, env, timeout)
     if not result.ok:
         raise TransientError(f"git fetch of {branch} failed: {result.stderr.strip()}")
 
@@ -74,10 +86,10 @@ def same_change(git_dir: str, head: str, base: str, tree: str) -> bool:
 
 
 def push(git_dir: str, url: str, auth: GitAuth | None, branch: str, commit: str, old: str | None,
-         env: Mapping[str, str]) -> None:
+         env: Mapping[str, str], *, timeout: float = 180) -> None:
     del old  # a plain push: the server refuses anything but a fast-forward from the head we built on
-    result = run_git(["--git-dir", git_dir, "push", "--porcelain", "--end-of-options", url,
-                      f"{commit}:refs/heads/{branch}"], auth=auth, env=env, check=False, timeout=180)
+    result = _timed(["--git-dir", git_dir, "push", "--porcelain", "--end-of-options", url,
+                     f"{commit}:refs/heads/{branch}"], auth, env, timeout)
     if result.ok:
         return
     err = (result.stderr or result.stdout).strip()

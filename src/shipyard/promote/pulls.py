@@ -23,6 +23,10 @@ def _error(exc: Exception, what: str) -> Exception:
     from github import GithubException
 
     if not isinstance(exc, GithubException):
+        import requests
+
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
+            return TransientError(f"GitHub did not answer while trying to {what} ({type(exc).__name__})")
         return exc
     data = exc.data if isinstance(exc.data, dict) else {}
     detail = str(data.get("message") or exc)
@@ -81,9 +85,37 @@ def open_or_update(action: Action, gh: Any, slug: str, head: str, base: str, tit
         _call(action, f"update pull request #{pr.number}", lambda: pr.edit(title=title, body=body))
         created = False
     else:
-        pr = _call(action, "open the pull request",
-                   lambda: repo.create_pull(title=title, body=body, head=head, base=base))
+        pr = _call(action, "open the pull request", _creator(repo, owner, head, base, title, body))
         created = True
     if labels:
         _call(action, "add labels", lambda: pr.add_to_labels(*labels))
     return str(pr.html_url), created
+
+
+def _creator(repo: Any, owner: str, head: str, base: str, title: str, body: str) -> Any:
+    """Open the pull request once: a create whose answer was lost (a 5xx after it was applied, a reset, a timeout)
+    is looked up before it is sent again, and GitHub's 422 "already exists" means an earlier attempt landed."""
+    from github import GithubException
+
+    tried = [False]
+
+    def find() -> Any:
+        found = list(repo.get_pulls(state="open", head=f"{owner}:{head}", base=base))
+        return found[0] if found else None
+
+    def create() -> Any:
+        if tried[0]:
+            found = find()
+            if found is not None:
+                return found
+        tried[0] = True
+        try:
+            return repo.create_pull(title=title, body=body, head=head, base=base)
+        except GithubException as exc:
+            if exc.status == 422 and "already exists" in str(exc.data).lower():
+                found = find()
+                if found is not None:
+                    return found
+            raise
+
+    return create

@@ -16,10 +16,11 @@ from shipyard.board.stage import parse_now
 from shipyard.fleetview import configrepo
 from shipyard.fleetview.fleet import Fleet
 from shipyard.fleetview.gather import read_fleet
-from shipyard.fleetview.sources import SEVERITIES, Sources, read_sources
+from shipyard.fleetview.sources import SEVERITIES, Sources, clone_config, read_sources
 from shipyard.promote import body, config, edit, publish
 from shipyard.promote.plan import Candidate, Plan, build
 from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
+from shipyard.urls import mask_credentials, one_line
 
 BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
@@ -91,6 +92,7 @@ def report_plan(action: Action, plan: Plan) -> None:
 
 
 def run(action: Action) -> None:
+    mask_credentials(action)  # a token pasted into any input's URL is blanked wherever an error repeats it
     src = read_sources(action)
     now = parse_now(action)
     services = read_services(action)
@@ -131,13 +133,7 @@ def run(action: Action) -> None:
     with tempfile.TemporaryDirectory(prefix="shipyard-promote-") as tmp:
         git_dir = os.path.join(tmp, "config.git")
         with action.group(f"Read {redact_url(src.url)} ({src.branch}), Argo CD and ECR"):
-            def clone() -> None:
-                import shutil
-
-                shutil.rmtree(git_dir, ignore_errors=True)
-                configrepo.clone(src.url, src.auth, src.branch, git_dir, env=action.env, timeout=src.timeout)
-
-            action.retry("clone the config repository", clone, attempts=4, max_elapsed=src.timeout)
+            clone_config(action, src, git_dir)
             fleet = read_fleet(action, src, git_dir, now)
             if not fleet.argo.known:
                 raise UserError(f"Promote needs Argo CD to confirm what runs Healthy in {src.source_env}: "
@@ -203,11 +199,19 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
         if action.dry_run:
             action.info("dry run: no branch pushed, no pull request")
             return result
-        old = action.retry("look up the bot branch",
-                           lambda: publish.remote_head(src.url, src.auth, branch, action.env), attempts=4)
-        if old:
-            action.retry("fetch the bot branch",
-                         lambda: publish.fetch_branch(git_dir, src.url, src.auth, branch, action.env), attempts=4)
+        step = max(1.0, src.timeout / 3)  # each git call; a server that never answers costs a third of `timeout`
+        try:
+            old = action.retry("look up the bot branch", lambda: publish.remote_head(
+                src.url, src.auth, branch, action.env, timeout=step), attempts=4, max_elapsed=src.timeout)
+            if old:
+                action.retry("fetch the bot branch", lambda: publish.fetch_branch(
+                    git_dir, src.url, src.auth, branch, action.env, timeout=step), attempts=4,
+                    max_elapsed=src.timeout)
+        except TransientError as exc:
+            raise UserError(f"Could not read the bot branch {branch} from the config repository: "
+                            f"{one_line(exc)}. Nothing was written.",
+                            "rerun when the git server answers (errors and resets are retried within `timeout`).",
+                            input_name="repository", title="config repository unreachable") from None
         commit, tree = publish.make_commit(git_dir, fleet.tip, files, message,
                                            name=action.input("bot-name") or "shipyard-bot",
                                            email=action.input("bot-email") or "shipyard-bot@users.noreply.github.com",
@@ -216,8 +220,17 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
             action.info(f"{branch} already holds this change on {fleet.tip[:12]}; not pushed")
             commit = old
         else:
-            action.retry("push the bot branch",
-                         lambda: publish.push(git_dir, src.url, src.auth, branch, commit, old, action.env), attempts=4)
+            try:
+                action.retry("push the bot branch", lambda: publish.push(
+                    git_dir, src.url, src.auth, branch, commit, old, action.env, timeout=step), attempts=4,
+                    max_elapsed=src.timeout)
+            except TransientError as exc:
+                if not _landed(action, src, branch, commit, step):
+                    raise UserError(f"Could not push {branch} to the config repository: {one_line(exc)}. Nothing was "
+                                    "written.", "rerun when the git server answers (errors and resets are retried "
+                                    "within `timeout`).", input_name="repository",
+                                    title="config repository unreachable") from None
+                action.info(f"the push of {branch} answered an error but landed; going on")
             result["changed"] = True
             action.info(f"pushed {commit[:12]} to {branch}")
         result["commit"] = commit
@@ -240,6 +253,14 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
         result["pr-url"] = url
         action.info(f"pull request {'opened' if created else 'updated'}: {url}")
     return result
+
+
+def _landed(action: Action, src: Sources, branch: str, commit: str, step: float) -> bool:
+    """After a push that kept failing: did one of the attempts land (an answer lost after the server applied it)?"""
+    try:
+        return publish.remote_head(src.url, src.auth, branch, action.env, timeout=step) == commit
+    except (TransientError, UserError):
+        return False
 
 
 def _outputs(action: Action, results: list[dict[str, object]], plan: Plan, status: str) -> None:
