@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from shipyard.gitops.inputs import shown
-from shipyard.runtime import Action, UserError, format_duration, run_stage
+from shipyard.runtime import Action, UserError, format_duration
 
 from .ancestry import SHA, Ancestry, ClonedAncestry, CompareAncestry, ExactAncestry, GitAncestry
 from .apps import AppRef, parse_app, parse_apps
@@ -189,7 +189,3 @@ def _dry_run(action: Action, client: ArgoClient, refs: list[AppRef], want: str |
 
 def ui_url(server: str, ref: AppRef) -> str:
     return f"{server}/applications/{ref.namespace}/{ref.name}" if ref.namespace else f"{server}/applications/{ref.name}"
-
-
-def main() -> int:
-    return run_stage(run, name=NAME)

@@ -18,7 +18,7 @@ from shipyard.board import html, markdown
 from shipyard.board.view import counts
 from shipyard.fleetview.gather import read_fleet
 from shipyard.fleetview.sources import clone_config, read_sources
-from shipyard.runtime import Action, UserError, redact_url, run_stage
+from shipyard.runtime import Action, UserError, redact_url
 from shipyard.urls import mask_credentials
 
 
@@ -83,9 +83,3 @@ def run(action: Action) -> None:
     action.set_output("markers", json.dumps(tally, sort_keys=True))
     action.set_output("argocd-state", fleet.argo.state)
     action.set_output("tip", fleet.tip)
-
-
-def main() -> int:
-    return run_stage(run, name="deploy-board")
-
-

@@ -15,7 +15,6 @@ Outside a git work tree every regular file under the context is hashed instead (
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard import globs
 from shipyard.runtime import UserError
 
 TAG_PREFIX = "ch-"
@@ -58,32 +58,7 @@ class DockerIgnore:
 
     @staticmethod
     def _translate(pattern: str) -> str:
-        out = ""
-        i = 0
-        while i < len(pattern):
-            if pattern.startswith("**", i):
-                out += ".*"
-                i += 2
-                if pattern.startswith("/", i):
-                    out = out[:-2] + "(?:.*/)?"
-                    i += 1
-                continue
-            char = pattern[i]
-            if char == "*":
-                out += "[^/]*"
-            elif char == "?":
-                out += "[^/]"
-            elif char == "[":
-                end = pattern.find("]", i)
-                if end == -1:
-                    out += re.escape(char)
-                else:
-                    out += fnmatch.translate(pattern[i:end + 1])[4:-3]
-                    i = end
-            else:
-                out += re.escape(char)
-            i += 1
-        return f"^{out}(?:/.*)?$"  # a matched directory excludes everything below it
+        return f"^{globs.translate(pattern)}(?:/.*)?$"  # a matched directory excludes everything below it
 
     @classmethod
     def load(cls, context: Path, ignorefile: Path | None = None) -> DockerIgnore:

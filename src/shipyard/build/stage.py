@@ -14,7 +14,7 @@ from pathlib import Path
 from shipyard.build import builders, content, dockerfiles, hostbuild, tags, validate
 from shipyard.build.detect import LANGUAGES, Detection, detect
 from shipyard.oci import ImageRef, Manifest, RegistryClient, RegistryError, RegistryUnreachable, is_loopback
-from shipyard.runtime import Action, UserError, format_duration, run_stage
+from shipyard.runtime import Action, UserError, format_duration
 
 DEFAULT_IGNORE = [".git", ".github", "**/node_modules", "**/__pycache__", "**/*.pyc", ".venv", "target", "build",
                   ".gradle", ".build", ".idea", ".vscode", "**/.DS_Store", ".shipyard"]
@@ -599,7 +599,3 @@ def _summary(action: Action, service: str, language: str, builder: str, dockerfi
     ])
     action.summary.table(["tags"], [[r + (" (moving: left to ecr-push, after its scan gate)" if r in deferred else "")]
                                     for r in refs])
-
-
-def main() -> int:
-    return run_stage(run, name="build")

@@ -20,7 +20,7 @@ from typing import Any
 from shipyard.ecr import aws, login, push, scan
 from shipyard.ecr import repository as repo_mod
 from shipyard.oci import Manifest, RegistryError, RegistryUnreachable, sha256_digest
-from shipyard.runtime import Action, UserError, run_stage
+from shipyard.runtime import Action, UserError
 
 SEVERITY_CHOICES = [*scan.SEVERITIES[:5], "none"]
 REGION_RE = r"^[a-z]{2}(-[a-z]+)+-\d$"
@@ -618,7 +618,3 @@ def _scan_gate(action: Action, cfg: Config, primary: RegionResult, registry_id: 
         )
     gate_text = f"none blocking at {cfg.threshold}" if cfg.threshold else "report only"
     action.info(f"scan gate passed ({sum(n for _, n in counts)} findings, {gate_text})")
-
-
-def main() -> int:
-    return run_stage(run, name="ecr-push")

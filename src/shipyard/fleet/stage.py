@@ -252,9 +252,3 @@ def _slack(action: Action, cfg: dict[str, Any], org: str, lines: list[str]) -> N
 
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def main() -> int:
-    from shipyard.runtime import run_stage
-
-    return run_stage(run, Action(), name="fleet")

@@ -10,9 +10,7 @@ used when a server answers something unexpected.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard import globs
 from shipyard.git import GitAuth, GitResult, git_env, scrub
 from shipyard.gitops.inputs import END_OF_OPTIONS
 from shipyard.gitops.objects import (
@@ -118,46 +117,7 @@ def literal_prefix(pattern: str) -> str:
 
 def glob_match(path: str, pattern: str) -> bool:
     """fnmatch where ``*`` stays inside one directory and ``**`` spans any number of them."""
-    regex = _glob_regex(pattern)
-    return regex.fullmatch(path) is not None
-
-
-_GLOB_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    cached = _GLOB_CACHE.get(pattern)
-    if cached is not None:
-        return cached
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out += "(?:.*/)?"
-            i += 3
-        elif pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        elif pattern[i] == "[":
-            j = pattern.find("]", i)
-            if j == -1:
-                out += re.escape(pattern[i])
-                i += 1
-            else:
-                out += fnmatch.translate(pattern[i : j + 1])[4:-3]
-                i = j + 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    compiled = re.compile(out)
-    _GLOB_CACHE[pattern] = compiled
-    return compiled
+    return globs.match(path, pattern)
 
 
 class WorkClone:

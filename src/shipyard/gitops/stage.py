@@ -38,7 +38,7 @@ from shipyard.gitops.inputs import (
 from shipyard.gitops.objects import ZERO
 from shipyard.gitops.targets import KeyPaths
 from shipyard.gitops.updater import UpdateOutcome, Updater, UpdateRequest
-from shipyard.runtime import Action, TransientError, UserError, md_escape, redact_url, run_stage
+from shipyard.runtime import Action, TransientError, UserError, md_escape, redact_url
 
 if TYPE_CHECKING:
     from shipyard.gitops.github_pr import PullRequestSpec
@@ -462,7 +462,3 @@ def _summary(action: Action, req: UpdateRequest, outcome: UpdateOutcome, mode: s
         action.summary.text(f"> {md_escape(outcome.warning)}")
     if outcome.diff:
         action.summary.details("diff", f"```diff\n{outcome.diff.rstrip()}\n```")
-
-
-def main() -> int:
-    return run_stage(run, name="gitops-update")

@@ -380,9 +380,3 @@ def _routing(action: Action, inp: Inputs, api: Any, state: Any, rep: Any, routin
     text = f"set {inp.variable} to {target} ({change.reason})"
     action.notice(text)
     return {"text": text, "variable": inp.variable, "value": target, "applied": True}
-
-
-def main() -> int:
-    from shipyard.runtime import run_stage
-
-    return run_stage(run, name="minutes-guard")

@@ -31,7 +31,7 @@ from shipyard.mirror.transport import (
     parse_porcelain,
     remote_messages,
 )
-from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
+from shipyard.runtime import Action, TransientError, UserError, redact_url
 from shipyard.urls import GIT, HTTP, check_url, mask_credentials, one_line, safe_repr
 
 T = TypeVar("T")
@@ -646,7 +646,3 @@ def _outputs(action: Action, pushed: list[R.Change], deleted: list[R.Change], fo
     action.set_output("forced-refs", "\n".join(R.names(forced)))
     action.set_output("backup-refs", "\n".join(R.names(backups or [])))
     action.set_output("skipped", skipped)
-
-
-def main() -> int:
-    return run_stage(run, name="bitbucket-mirror")

@@ -15,7 +15,7 @@ from shipyard.postman.api import DEFAULT_API_URL, ApiError, PostmanApi
 from shipyard.postman.diff import Change, breaking_changes
 from shipyard.postman.model import operations
 from shipyard.postman.spec import find, validate
-from shipyard.runtime import Action, TransientError, UserError, run_stage
+from shipyard.runtime import Action, TransientError, UserError
 from shipyard.urls import HTTP, check_url, mask_credentials, safe_repr
 
 NAME = "postman-publish"
@@ -525,7 +525,3 @@ def _await_update(api: PostmanApi, body: Any, task_timeout: float, applied: Any)
             "re-run; the next run compares hashes again.",
         )
     return f"updated asynchronously (task {task_id})"
-
-
-def main() -> int:
-    return run_stage(run, name=NAME)

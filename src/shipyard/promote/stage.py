@@ -19,7 +19,7 @@ from shipyard.fleetview.gather import read_fleet
 from shipyard.fleetview.sources import SEVERITIES, Sources, clone_config, read_sources
 from shipyard.promote import body, config, edit, publish
 from shipyard.promote.plan import Candidate, Plan, build
-from shipyard.runtime import Action, TransientError, UserError, redact_url, run_stage
+from shipyard.runtime import Action, TransientError, UserError, redact_url
 from shipyard.urls import mask_credentials, one_line
 
 BRANCH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
@@ -296,7 +296,3 @@ def _summary(action: Action, fleet: Fleet, plan: Plan, results: list[dict[str, o
     for r in results:
         if r.get("pr-url"):
             action.summary.text(f"- pull request: {r['pr-url']} ({'updated' if r['changed'] else 'unchanged'})")
-
-
-def main() -> int:
-    return run_stage(run, name="promote")

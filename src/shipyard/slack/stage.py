@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.runtime import Action, UserError, run_stage
+from shipyard.runtime import Action, UserError
 from shipyard.slack import render, store
 from shipyard.slack.api import (
     DEFAULT_API_URL,
@@ -767,7 +767,3 @@ def _summary(action: Action, n: Notifier, state: RunState, problem: Exception | 
         s.text(f":warning: Not delivered: {problem if not isinstance(problem, UserError) else problem.message}")
         if fix:
             s.text(f"**Fix:** {fix}")
-
-
-def main() -> int:
-    return run_stage(run, name="slack-notify")
