@@ -15,7 +15,7 @@ step() {
 }
 
 mapfile -t workflows < <(find .github/workflows -maxdepth 1 -name '*.yml' 2>/dev/null | sort)
-mapfile -t actions < <(find actions -mindepth 2 -maxdepth 2 -name action.yml | sort; [ -f action.yml ] && echo action.yml)
+mapfile -t actions < <(find actions -mindepth 2 -maxdepth 3 -name action.yml | sort; [ -f action.yml ] && echo action.yml)
 mapfile -t templates < <(find workflow-templates -maxdepth 1 -name '*.yml' 2>/dev/null | sort)
 mapfile -t shells < <( { find scripts .ci image -type f -name '*.sh'; echo scripts/shipyard; [ -f .ci/run ] && echo .ci/run; } | sort -u)
 
@@ -34,6 +34,7 @@ step "shellcheck" shellcheck -x "${shells[@]}"
 step "shellcheck: run: blocks" python3 scripts/check_run_blocks.py
 step "generated files (src/shipyard/specs)" python3 scripts/gen_workflows.py --check
 step "action README tables" python3 scripts/action_docs.py --check
+step "Docker flavour actions (scripts/gen_docker_actions.py)" python3 scripts/gen_docker_actions.py --check
 
 if [ "${#failed[@]}" -gt 0 ]; then
   printf '\n\033[31mlint failed: %s\033[0m\n' "${failed[*]}"
