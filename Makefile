@@ -34,5 +34,5 @@ lock: ## re-lock the runtime (hashes, every platform) and dev requirements
 stack: ## bring up the local stack and keep it running (Ctrl-C stops it)
 	.venv/bin/python scripts/stack.py up --dir .stack
 
-release: ## tag vX.Y.Z and move vX: make release VERSION=1.2.3
-	bash scripts/release.sh $(VERSION)
+release: ## the release commit (pins by SHA), tag vX.Y.Z, move vX: make release VERSION=1.2.3
+	python3 scripts/release.py pin --version $(VERSION)
