@@ -137,108 +137,134 @@ def _node_cmd(detection: Detection) -> str:
     return f'CMD ["node", "{detection.details.get("main") or "index.js"}"]'
 
 
+def _python(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
+    tool = detection.tool
+    port = 8000
+    if tool == "uv":
+        deps = ("RUN pip install uv==0.5.31\n"
+                "COPY pyproject.toml uv.lock ./\n"
+                "RUN UV_PROJECT_ENVIRONMENT=/opt/venv uv sync --frozen --no-dev --no-install-project\n"
+                "COPY . .\n"
+                "RUN UV_PROJECT_ENVIRONMENT=/opt/venv uv sync --frozen --no-dev\n")
+    elif tool == "poetry":
+        deps = ("RUN pip install poetry==1.8.5\n"
+                "COPY pyproject.toml poetry.lock* ./\n"
+                "RUN poetry export --without-hashes -f requirements.txt -o /tmp/requirements.txt "
+                "&& pip install -r /tmp/requirements.txt\n"
+                "COPY . .\n"
+                "RUN pip install --no-deps .\n")
+    elif detection.marker == "requirements.txt":
+        deps = "COPY requirements.txt ./\nRUN pip install -r requirements.txt\nCOPY . .\n"
+        if detection.details.get("pyproject"):
+            deps += "RUN pip install --no-deps .\n"
+    else:
+        deps = "COPY . .\nRUN pip install .\n"
+    text = (
+        f"{head}\nFROM {build} AS build\n"
+        "ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1\n"
+        "WORKDIR /app\nRUN python -m venv /opt/venv\nENV PATH=/opt/venv/bin:$PATH\n"
+        f"{deps}\n"
+        f"FROM {runtime}\n"
+        "ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1\n"
+        "WORKDIR /app\nCOPY --from=build /opt/venv /opt/venv\nCOPY --from=build /app /app\n"
+        f"{user}EXPOSE {port}\n{_python_cmd(detection, port)}\n"
+    )
+    return text, port
+
+
+def _node(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
+    tool = detection.tool
+    port = 3000
+    lock = _lockfile(tool)
+    has_lock = bool(detection.details.get("lockfile"))
+    copy = f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n"
+    text = (
+        f"{head}\nFROM {build} AS build\nENV NODE_ENV=production\nWORKDIR /app\n{copy}"
+        f"RUN {_node_install(tool, True, has_lock)}\nCOPY . .\n\n"
+        f"FROM {runtime}\nENV NODE_ENV=production PORT={port}\nWORKDIR /app\n"
+        f"COPY --from=build /app /app\n{user}EXPOSE {port}\n{_node_cmd(detection)}\n"
+    )
+    return text, port
+
+
+def _spa(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
+    tool = detection.tool
+    port = 8080
+    lock = _lockfile(tool)
+    has_lock = bool(detection.details.get("lockfile"))
+    copy = f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n"
+    out_dir = detection.details.get("out_dir") or "dist"
+    text = (
+        f"{head}\nFROM {build} AS build\nWORKDIR /app\n{copy}RUN {_node_install(tool, False, has_lock)}\n"
+        f"COPY . .\nRUN npm run build\nRUN printf '{SPA_NGINX_CONF}' > /tmp/default.conf\n\n"
+        f"FROM {runtime}\nCOPY --from=build /tmp/default.conf /etc/nginx/conf.d/default.conf\n"
+        f"COPY --from=build /app/{out_dir} /usr/share/nginx/html\n"
+        f"USER 101:101\nEXPOSE {port}\n"
+    )
+    return text, port
+
+
+def _go(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
+    port = 8080
+    main = detection.details.get("main") or "."
+    text = (
+        f"{head}\nFROM --platform=$BUILDPLATFORM {build} AS build\nWORKDIR /src\nENV CGO_ENABLED=0\n"
+        "COPY go.* ./\nRUN go mod download\nCOPY . .\nARG TARGETOS TARGETARCH\n"
+        f'RUN GOOS=${{TARGETOS:-linux}} GOARCH=${{TARGETARCH}} go build -trimpath -ldflags="-s -w" '
+        f"-o /out/app {main}\n\n"
+        f"FROM {runtime}\nCOPY --from=build /out/app /app\nUSER 65532:65532\nEXPOSE {port}\n"
+        'ENTRYPOINT ["/app"]\n'
+    )
+    return text, port
+
+
+def _jvm(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
+    tool = detection.tool
+    port = 8080
+    if tool == "gradle":
+        run = ('RUN if [ -x ./gradlew ]; then G=./gradlew; else G=gradle; fi; '
+               '$G --no-daemon --console=plain build -x test '
+               "&& mkdir -p /out && cp \"$(find build/libs -maxdepth 1 -name '*.jar' ! -name '*-plain.jar' "
+               "! -name '*-sources.jar' ! -name '*-javadoc.jar' | head -n 1)\" /out/app.jar\n")
+    else:
+        run = ('RUN if [ -x ./mvnw ]; then M=./mvnw; else M=mvn; fi; $M -B -q -DskipTests package '
+               "&& mkdir -p /out && cp \"$(find target -maxdepth 1 -name '*.jar' ! -name 'original-*' "
+               "! -name '*-sources.jar' ! -name '*-javadoc.jar' | head -n 1)\" /out/app.jar\n")
+    text = (
+        f"{head}\nFROM {build} AS build\nWORKDIR /src\nCOPY . .\n{run}\n"
+        f"FROM {runtime}\nWORKDIR /app\nCOPY --from=build /out/app.jar /app/app.jar\n{user}EXPOSE {port}\n"
+        'ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-jar", "/app/app.jar"]\n'
+    )
+    return text, port
+
+
+def _swift(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
+    port = 8080
+    product = detection.details.get("product") or "App"
+    text = (
+        f"{head}\nFROM {build} AS build\nWORKDIR /src\nCOPY Package.* ./\nRUN swift package resolve\n"
+        f"COPY . .\nRUN swift build -c release --static-swift-stdlib --product {product} "
+        f'&& mkdir -p /out && cp "$(swift build -c release --show-bin-path)/{product}" /out/app\n\n'
+        f"FROM {runtime}\nWORKDIR /app\nCOPY --from=build /out/app /app/app\n{user}EXPOSE {port}\n"
+        'ENTRYPOINT ["/app/app"]\n'
+    )
+    return text, port
+
+
+_CONTAINER = {
+    "python": _python, "node": _node, "spa": _spa, "go": _go, "java": _jvm, "kotlin": _jvm, "swift": _swift,
+}
+
+
 def generate(detection: Detection, bases: Mapping[str, str], mode: str = "container") -> Generated:
     """The Dockerfile text for ``detection`` with ``bases``; ``mode`` is ``container`` or ``host``."""
-    lang, tool = detection.language, detection.tool
-    build, runtime = bases["build"], bases["runtime"]
     head = _header(detection, mode)
-    user = f"USER {APP_UID}:{APP_UID}\n"
     if mode == "host":
         return _generate_host(detection, bases, head)
-    if lang == "python":
-        port = 8000
-        if tool == "uv":
-            deps = ("RUN pip install uv==0.5.31\n"
-                    "COPY pyproject.toml uv.lock ./\n"
-                    "RUN UV_PROJECT_ENVIRONMENT=/opt/venv uv sync --frozen --no-dev --no-install-project\n"
-                    "COPY . .\n"
-                    "RUN UV_PROJECT_ENVIRONMENT=/opt/venv uv sync --frozen --no-dev\n")
-        elif tool == "poetry":
-            deps = ("RUN pip install poetry==1.8.5\n"
-                    "COPY pyproject.toml poetry.lock* ./\n"
-                    "RUN poetry export --without-hashes -f requirements.txt -o /tmp/requirements.txt "
-                    "&& pip install -r /tmp/requirements.txt\n"
-                    "COPY . .\n"
-                    "RUN pip install --no-deps .\n")
-        elif detection.marker == "requirements.txt":
-            deps = "COPY requirements.txt ./\nRUN pip install -r requirements.txt\nCOPY . .\n"
-            if detection.details.get("pyproject"):
-                deps += "RUN pip install --no-deps .\n"
-        else:
-            deps = "COPY . .\nRUN pip install .\n"
-        text = (
-            f"{head}\nFROM {build} AS build\n"
-            "ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1\n"
-            "WORKDIR /app\nRUN python -m venv /opt/venv\nENV PATH=/opt/venv/bin:$PATH\n"
-            f"{deps}\n"
-            f"FROM {runtime}\n"
-            "ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1\n"
-            "WORKDIR /app\nCOPY --from=build /opt/venv /opt/venv\nCOPY --from=build /app /app\n"
-            f"{user}EXPOSE {port}\n{_python_cmd(detection, port)}\n"
-        )
-    elif lang == "node":
-        port = 3000
-        lock = _lockfile(tool)
-        has_lock = bool(detection.details.get("lockfile"))
-        copy = f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n"
-        text = (
-            f"{head}\nFROM {build} AS build\nENV NODE_ENV=production\nWORKDIR /app\n{copy}"
-            f"RUN {_node_install(tool, True, has_lock)}\nCOPY . .\n\n"
-            f"FROM {runtime}\nENV NODE_ENV=production PORT={port}\nWORKDIR /app\n"
-            f"COPY --from=build /app /app\n{user}EXPOSE {port}\n{_node_cmd(detection)}\n"
-        )
-    elif lang == "spa":
-        port = 8080
-        lock = _lockfile(tool)
-        has_lock = bool(detection.details.get("lockfile"))
-        copy = f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n"
-        out_dir = detection.details.get("out_dir") or "dist"
-        text = (
-            f"{head}\nFROM {build} AS build\nWORKDIR /app\n{copy}RUN {_node_install(tool, False, has_lock)}\n"
-            f"COPY . .\nRUN npm run build\nRUN printf '{SPA_NGINX_CONF}' > /tmp/default.conf\n\n"
-            f"FROM {runtime}\nCOPY --from=build /tmp/default.conf /etc/nginx/conf.d/default.conf\n"
-            f"COPY --from=build /app/{out_dir} /usr/share/nginx/html\n"
-            f"USER 101:101\nEXPOSE {port}\n"
-        )
-    elif lang == "go":
-        port = 8080
-        main = detection.details.get("main") or "."
-        text = (
-            f"{head}\nFROM --platform=$BUILDPLATFORM {build} AS build\nWORKDIR /src\nENV CGO_ENABLED=0\n"
-            "COPY go.* ./\nRUN go mod download\nCOPY . .\nARG TARGETOS TARGETARCH\n"
-            f'RUN GOOS=${{TARGETOS:-linux}} GOARCH=${{TARGETARCH}} go build -trimpath -ldflags="-s -w" '
-            f"-o /out/app {main}\n\n"
-            f"FROM {runtime}\nCOPY --from=build /out/app /app\nUSER 65532:65532\nEXPOSE {port}\n"
-            'ENTRYPOINT ["/app"]\n'
-        )
-    elif lang in ("java", "kotlin"):
-        port = 8080
-        if tool == "gradle":
-            run = ('RUN if [ -x ./gradlew ]; then G=./gradlew; else G=gradle; fi; '
-                   '$G --no-daemon --console=plain build -x test '
-                   "&& mkdir -p /out && cp \"$(find build/libs -maxdepth 1 -name '*.jar' ! -name '*-plain.jar' "
-                   "! -name '*-sources.jar' ! -name '*-javadoc.jar' | head -n 1)\" /out/app.jar\n")
-        else:
-            run = ('RUN if [ -x ./mvnw ]; then M=./mvnw; else M=mvn; fi; $M -B -q -DskipTests package '
-                   "&& mkdir -p /out && cp \"$(find target -maxdepth 1 -name '*.jar' ! -name 'original-*' "
-                   "! -name '*-sources.jar' ! -name '*-javadoc.jar' | head -n 1)\" /out/app.jar\n")
-        text = (
-            f"{head}\nFROM {build} AS build\nWORKDIR /src\nCOPY . .\n{run}\n"
-            f"FROM {runtime}\nWORKDIR /app\nCOPY --from=build /out/app.jar /app/app.jar\n{user}EXPOSE {port}\n"
-            'ENTRYPOINT ["java", "-XX:MaxRAMPercentage=75", "-jar", "/app/app.jar"]\n'
-        )
-    elif lang == "swift":
-        port = 8080
-        product = detection.details.get("product") or "App"
-        text = (
-            f"{head}\nFROM {build} AS build\nWORKDIR /src\nCOPY Package.* ./\nRUN swift package resolve\n"
-            f"COPY . .\nRUN swift build -c release --static-swift-stdlib --product {product} "
-            f'&& mkdir -p /out && cp "$(swift build -c release --show-bin-path)/{product}" /out/app\n\n'
-            f"FROM {runtime}\nWORKDIR /app\nCOPY --from=build /out/app /app/app\n{user}EXPOSE {port}\n"
-            'ENTRYPOINT ["/app/app"]\n'
-        )
-    else:  # pragma: no cover - detect() only returns known languages
-        raise UserError(f"no default Dockerfile for language '{lang}'")
+    language = _CONTAINER.get(detection.language)
+    if language is None:  # pragma: no cover - detect() only returns known languages
+        raise UserError(f"no default Dockerfile for language '{detection.language}'")
+    text, port = language(detection, bases["build"], bases["runtime"], head, f"USER {APP_UID}:{APP_UID}\n")
     return Generated(text, dict(bases), port)
 
 
