@@ -274,18 +274,29 @@ def read_options(action: Action, p: Plan) -> Options:
                    builder, cache, secret_envs)
 
 
-def _run(action: Action) -> None:
-    started = action.clock()
-    p = plan(action)
-    o = read_options(action, p)
-    push, skip_unchanged, insecure, provenance = o.push, o.skip_unchanged, o.insecure, o.provenance
-    platforms, build_args, target, extra_tags = o.platforms, o.build_args, o.target, o.extra_tags
-    service, builder, cache, secret_envs = o.service, o.builder, o.cache, o.secret_envs
+@dataclass
+class Identity:
+    """What the content hash says about this build, and the tags it gets."""
 
-    files = content.context_files(p.context, p.ignore)
-    if not files.git:
-        action.warning(f"build context {p.context} is not in a git work tree: hashing every file under it.")
-    digests, unresolved = base_digests(action, p.bases, insecure)
+    chash: str
+    content_tag: str
+    refs: list[str]  # every tag, as full references
+    moving: list[str]  # the moving ones (latest, the branch, semver aliases)
+    moving_names: list[str]
+    push_list: list[str]  # tag names this stage pushes (defer-moving-tags leaves the moving ones to ecr-push)
+    push_refs: list[str]
+    deferred: list[str]
+    commit: str
+    labels: dict[str, str]
+    language: str
+    dockerfile_label: str
+    defer: bool
+
+
+def identify(action: Action, p: Plan, o: Options, files: content.ContextFiles) -> Identity:
+    """The content hash (context files, Dockerfile, build inputs, pinned base digests, host toolchain) and the
+    tags derived from it and from git."""
+    digests, unresolved = base_digests(action, p.bases, o.insecure)
     for ref in unresolved:
         action.warning(f"base image {ref} is not pinned by digest and could not be resolved: the content hash "
                        "uses its name, so a new upstream image under the same tag will not trigger a rebuild. "
@@ -295,84 +306,121 @@ def _run(action: Action) -> None:
         extra["toolchain"] = hostbuild.toolchain_version(p.detection, action.env)
         extra["install"] = action.input("install-command") or ""
         extra["build"] = action.input("build-command") or ""
-    chash = content.compute(files, p.dockerfile_text, build_args=build_args, target=target, platforms=platforms,
-                            base_digests=digests, extra=extra)
+    chash = content.compute(files, p.dockerfile_text, build_args=o.build_args, target=o.target,
+                            platforms=o.platforms, base_digests=digests, extra=extra)
     content_tag = content.tag_for(chash)
     head_sha, head_ref = _git_head(p.context)
     git = tags.git_context(action.env, head_sha, head_ref)
     aliases = action.boolean("semver-aliases", False)
     defer = action.boolean("defer-moving-tags", False)
-    tag_list = tags.compute_tags(git, content_tag, extra_tags, head_ref=action.github("head_ref"),
+    tag_list = tags.compute_tags(git, content_tag, o.extra_tags, head_ref=action.github("head_ref"),
                                  semver_aliases=aliases)
     moving_names = tags.moving_tags(git, head_ref=action.github("head_ref"), semver_aliases=aliases)
     refs = [f"{p.image.name}:{t}" for t in tag_list]
-    moving = [f"{p.image.name}:{t}" for t in moving_names]
     # defer-moving-tags: the moving tags are listed in the outputs but left to ecr-push, which moves them only
     # once the image passed its scan gate
     push_list = [t for t in tag_list if not (defer and t in moving_names)]
     push_refs = [f"{p.image.name}:{t}" for t in push_list]
-    deferred = [r for r in refs if r not in push_refs]
     commit = tags.commit_tag(git)
-    labels = _labels(action, git.sha, service, tags.semver_version(git) or commit)
-    language = p.detection.label if p.detection else "(own Dockerfile)"
-    dockerfile_label = str(p.dockerfile_path.relative_to(p.workspace)) if p.dockerfile_path and \
-        p.dockerfile_path.is_relative_to(p.workspace) else (str(p.dockerfile_path) if p.dockerfile_path else
-                                                             f"generated ({p.mode})")
-    action.info(f"service {service}: {language}, Dockerfile {dockerfile_label}, content hash {chash[:12]}")
+    if p.dockerfile_path and p.dockerfile_path.is_relative_to(p.workspace):
+        dockerfile_label = str(p.dockerfile_path.relative_to(p.workspace))
+    else:
+        dockerfile_label = str(p.dockerfile_path) if p.dockerfile_path else f"generated ({p.mode})"
+    return Identity(
+        chash=chash, content_tag=content_tag, refs=refs, moving=[f"{p.image.name}:{t}" for t in moving_names],
+        moving_names=moving_names, push_list=push_list, push_refs=push_refs,
+        deferred=[r for r in refs if r not in push_refs], commit=commit,
+        labels=_labels(action, git.sha, o.service, tags.semver_version(git) or commit),
+        language=p.detection.label if p.detection else "(own Dockerfile)", dockerfile_label=dockerfile_label,
+        defer=defer,
+    )
 
+
+def _run(action: Action) -> None:
+    started = action.clock()
+    p = plan(action)
+    o = read_options(action, p)
+    files = content.context_files(p.context, p.ignore)
+    if not files.git:
+        action.warning(f"build context {p.context} is not in a git work tree: hashing every file under it.")
+    ident = identify(action, p, o, files)
+    action.info(f"service {o.service}: {ident.language}, Dockerfile {ident.dockerfile_label}, content hash "
+                f"{ident.chash[:12]}")
     action.set_output("image", p.image.name)
-    action.set_output("content-hash", chash)
-    action.set_output("content-tag", content_tag)
-    action.set_output("commit-tag", commit)
+    action.set_output("content-hash", ident.chash)
+    action.set_output("content-tag", ident.content_tag)
+    action.set_output("commit-tag", ident.commit)
     action.set_output("language", p.detection.language if p.detection else "")
 
-    # ------------------------------------------------------------ skip when the content is already there
     # manifest HEAD/GET/PUT are small: 10 s without an answer is a hung registry, not a slow one
-    client = RegistryClient(action, p.image.registry, insecure=insecure or None, attempts=3, max_elapsed=20,
+    client = RegistryClient(action, p.image.registry, insecure=o.insecure or None, attempts=3, max_elapsed=20,
                             timeout=10)
-    existing = None
-    if skip_unchanged:
-        try:
-            existing = client.head_manifest(p.image.repository, content_tag)
-        except RegistryUnreachable as exc:
-            action.warning(f"could not check {p.image.name} for {content_tag} ({exc}): building anyway.")
-        except UserError as exc:
-            if push:
-                raise
-            action.warning(f"could not check {p.image.name} for {content_tag} ({exc.message}): building anyway.")
-    moving_before = _current_digests(client, p.image, moving_names) if push and not action.dry_run and not defer \
-        else {}
-    if defer and moving_names and push and not action.dry_run:
-        action.info(f"moving tags {', '.join(moving_names)} left to ecr-push (applied once the scan gate passed)")
-    if existing is not None:
-        if push and not action.dry_run:
-            manifest = _retag(client, p.image, existing.digest, push_list[1:])
-            size = manifest.image_size()
-            _notice_moves(action, p.image, moving_before, existing.digest)
-        else:
-            size = 0
-        action.info(f"{p.image.name}:{content_tag} exists ({existing.digest}): skipped the build"
-                    + (", added the tags server-side" if push and not action.dry_run else ""))
-        _outputs(action, refs, moving, existing.digest, skipped=True)
-        _summary(action, service, language, builder, dockerfile_label, chash, refs, existing.digest, size,
-                 action.clock() - started, "skipped: unchanged content, tags added by server-side retag"
-                 if push and not action.dry_run else "skipped: unchanged content (dry run: no tags added)",
-                 deferred)
+    if _skip_unchanged(action, p, o, ident, client, started):
         return
-
     if action.dry_run:
-        spec_dir = Path(tempfile.mkdtemp(prefix="shipyard-build-"))
-        spec = _spec(p, push_refs, build_args, target, platforms, push, cache, provenance, insecure, service,
-                     labels, spec_dir, p.context, builder, secret_envs)
-        cmd = builders.buildah_command(spec) if builder == "buildah" else builders.buildx_command(spec)
-        action.info("dry run: would run " + " ".join(cmd))
-        _outputs(action, refs, moving, "", skipped=False)
-        _summary(action, service, language, builder, dockerfile_label, chash, refs, "", 0,
-                 action.clock() - started, "dry run: not built")
-        shutil.rmtree(spec_dir, ignore_errors=True)
+        _dry_run(action, p, o, ident, started)
         return
+    _build_and_push(action, p, o, ident, files, client, started)
 
-    # ------------------------------------------------------------ build
+
+def _summarise(action: Action, o: Options, ident: Identity, digest: str, size: int, started: float, result: str,
+               deferred: Sequence[str] = ()) -> None:
+    _summary(action, o.service, ident.language, o.builder, ident.dockerfile_label, ident.chash, ident.refs, digest,
+             size, action.clock() - started, result, deferred)
+
+
+def _skip_unchanged(action: Action, p: Plan, o: Options, ident: Identity, client: RegistryClient,
+                    started: float) -> bool:
+    """The content is already in the registry under its content tag: add the other tags server-side (no build)
+    and report. Returns whether it skipped. A registry that cannot be asked means building anyway."""
+    push = o.push and not action.dry_run
+    existing = None
+    if o.skip_unchanged:
+        try:
+            existing = client.head_manifest(p.image.repository, ident.content_tag)
+        except RegistryUnreachable as exc:
+            action.warning(f"could not check {p.image.name} for {ident.content_tag} ({exc}): building anyway.")
+        except UserError as exc:
+            if o.push:
+                raise
+            action.warning(f"could not check {p.image.name} for {ident.content_tag} ({exc.message}): building "
+                           "anyway.")
+    if o.push and not action.dry_run and ident.defer and ident.moving_names:
+        action.info(f"moving tags {', '.join(ident.moving_names)} left to ecr-push (applied once the scan gate "
+                    "passed)")
+    if existing is None:
+        return False
+    size = 0
+    if push:
+        moving_before = {} if ident.defer else _current_digests(client, p.image, ident.moving_names)
+        manifest = _retag(client, p.image, existing.digest, ident.push_list[1:])
+        size = manifest.image_size()
+        _notice_moves(action, p.image, moving_before, existing.digest)
+    action.info(f"{p.image.name}:{ident.content_tag} exists ({existing.digest}): skipped the build"
+                + (", added the tags server-side" if push else ""))
+    _outputs(action, ident.refs, ident.moving, existing.digest, skipped=True)
+    _summarise(action, o, ident, existing.digest, size, started,
+               "skipped: unchanged content, tags added by server-side retag" if push
+               else "skipped: unchanged content (dry run: no tags added)", ident.deferred)
+    return True
+
+
+def _dry_run(action: Action, p: Plan, o: Options, ident: Identity, started: float) -> None:
+    spec_dir = Path(tempfile.mkdtemp(prefix="shipyard-build-"))
+    try:
+        spec = _spec(p, ident.push_refs, o.build_args, o.target, o.platforms, o.push, o.cache, o.provenance,
+                     o.insecure, o.service, ident.labels, spec_dir, p.context, o.builder, o.secret_envs)
+        cmd = builders.buildah_command(spec) if o.builder == "buildah" else builders.buildx_command(spec)
+        action.info("dry run: would run " + " ".join(cmd))
+    finally:
+        shutil.rmtree(spec_dir, ignore_errors=True)
+    _outputs(action, ident.refs, ident.moving, "", skipped=False)
+    _summarise(action, o, ident, "", 0, started, "dry run: not built")
+
+
+def _build_and_push(action: Action, p: Plan, o: Options, ident: Identity, files: content.ContextFiles,
+                    client: RegistryClient, started: float) -> None:
+    moving_before = _current_digests(client, p.image, ident.moving_names) if o.push and not ident.defer else {}
     temp_root = Path(tempfile.mkdtemp(prefix="shipyard-build-", dir=action.env.get("RUNNER_TEMP") or None))
     try:
         build_context = p.context
@@ -380,31 +428,30 @@ def _run(action: Action) -> None:
             assert p.detection is not None
             build_context = temp_root / "context"
             build_context.mkdir()
-            with action.group(f"Build {service} on the runner ({p.detection.label})"):
+            with action.group(f"Build {o.service} on the runner ({p.detection.label})"):
                 hostbuild.stage(p.detection, p.context, files, build_context, env=action.env,
-                                emit=action.info, platforms=platforms,
+                                emit=action.info, platforms=o.platforms,
                                 install_command=action.input("install-command"),
                                 build_command=action.input("build-command"))
-        spec = _spec(p, push_refs, build_args, target, platforms, push, cache, provenance, insecure, service,
-                     labels, temp_root, build_context, builder, secret_envs)
-        digest, cache_hits, steps = _build(action, builder, spec, service)
+        spec = _spec(p, ident.push_refs, o.build_args, o.target, o.platforms, o.push, o.cache, o.provenance,
+                     o.insecure, o.service, ident.labels, temp_root, build_context, o.builder, o.secret_envs)
+        digest, cache_hits, steps = _build(action, o.builder, spec, o.service)
         size = 0
-        if push:
-            digest = _push(action, builder, spec, client, p.image, push_list, digest)
+        if o.push:
+            digest = _push(action, o.builder, spec, client, p.image, ident.push_list, digest)
             _notice_moves(action, p.image, moving_before, digest)
             try:
                 pushed = client.get_manifest(p.image.repository, digest)
                 size = pushed.image_size() if pushed else 0
             except RegistryError:
                 size = 0
-        _outputs(action, refs, moving, digest, skipped=False)
-        result = "built and pushed" if push else "built (not pushed)"
+        _outputs(action, ident.refs, ident.moving, digest, skipped=False)
+        result = "built and pushed" if o.push else "built (not pushed)"
         if steps:
             result += f"; cache hits {cache_hits}/{steps} steps"
-        _summary(action, service, language, builder, dockerfile_label, chash, refs, digest, size,
-                 action.clock() - started, result, deferred if push else ())
+        _summarise(action, o, ident, digest, size, started, result, ident.deferred if o.push else ())
     finally:
-        if builder == "buildah" and len(platforms) > 1:
+        if o.builder == "buildah" and len(o.platforms) > 1:
             _remove_manifest_list(action, f"localhost/shipyard-manifest-{temp_root.name.lower().replace('_', '-')}")
         shutil.rmtree(temp_root, ignore_errors=True)
 
