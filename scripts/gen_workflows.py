@@ -230,6 +230,9 @@ JOB_INPUTS = (
     ("timeout-minutes", "Job timeout in minutes.", "number", "30"),
     ("container-image", "Run the job in this container image (e.g. the Shipyard image, for runners without Python "
      "3.10+); empty runs it on the runner.", "string", '""'),
+    ("container-options", "Options of the job container when `container-image` is set. The build stage's buildah "
+     "needs `--privileged` in a container (on GitHub-hosted runners the VM is the isolation boundary); with "
+     "`build: false`, or builds elsewhere, set it empty.", "string", '"--privileged"'),
     ("shipyard-ref", "Unused by the job; lets callers record which Shipyard release they pinned.", "string", '""'),
 )
 
@@ -305,6 +308,7 @@ def pipeline_workflow(lang: Language | None = None) -> str:
         "    container:",
         "      # empty: the job runs on the runner itself; callers pin the image they pass (by digest)",
         "      image: ${{ inputs.container-image }} # zizmor: ignore[unpinned-images]",
+        "      options: ${{ inputs.container-options }}",
         "    permissions:",
         "      contents: read",
         "      id-token: write # GitHub OIDC for the ECR role",

