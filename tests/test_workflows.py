@@ -122,7 +122,9 @@ def test_private_repositories_mirror_by_default_through_the_reusable_workflow() 
     call = doc["on"]["workflow_call"]
     assert {"bitbucket-username", "bitbucket-auth", "container-image"} <= set(call["inputs"])
     assert call["inputs"]["container-image"]["default"] == ""
-    assert doc["jobs"]["ship"]["container"] == {"image": "${{ inputs.container-image }}"}
+    assert doc["jobs"]["ship"]["container"] == {"image": "${{ inputs.container-image }}",
+                                                 "options": "${{ inputs.container-options }}"}
+    assert call["inputs"]["container-options"]["default"] == "--privileged"  # buildah in a job container
 
 
 @pytest.mark.parametrize("path", [WORKFLOWS / f"pipeline-{lang.key}.yml" for lang in gen_workflows.LANGUAGES]
