@@ -257,15 +257,34 @@ def run(action: Action) -> None:
 
 
 def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> None:
-    if cfg.scan:  # validate the allowlist before any side effect
+    _check_before_side_effects(cfg)
+    summary = action.summary.heading("ECR push" if not cfg.login_only else "ECR login")
+    creds, account, arn = _authenticate(action, cfg)
+    results = _prepare_regions(action, cfg, creds, account)
+    registry_host = _log_in(action, cfg, results, account)
+    identity = [("identity", arn or account), ("credentials", creds.source if creds else "ambient chain"),
+                ("regions", ", ".join(cfg.regions))]
+    if cfg.login_only:
+        summary.key_values([("registry", registry_host), *identity])
+        return
+    _push_and_gate(action, cfg, results, staged, creds, cfg.registry_id or account, registry_host, summary,
+                   identity)
+
+
+def _check_before_side_effects(cfg: Config) -> None:
+    """The allowlist and the registry endpoint are validated before anything is created or pushed."""
+    if cfg.scan:
         import datetime as dt
 
         scan.parse_allowlist(cfg.allow, dt.date.today())
     if cfg.registry_endpoint:
         for name in cfg.regions:
             login.endpoint_for(cfg.registry_endpoint, name)
-    summary = action.summary.heading("ECR push" if not cfg.login_only else "ECR login")
 
+
+def _authenticate(action: Action, cfg: Config) -> tuple[aws.AwsCredentials | None, str, str]:
+    """The AWS credentials (OIDC role, keys or the ambient chain), the account they belong to, checked against
+    allowed-account-ids, and exported for later steps when asked."""
     with action.group("AWS credentials"):
         creds = aws.resolve_credentials(action, cfg.region, cfg.max_attempts, cfg.sts_endpoint)
         account, arn = aws.caller_account(action, cfg.region, cfg.max_attempts, cfg.sts_endpoint, creds)
@@ -282,8 +301,13 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
         if creds.session_token:
             action.set_env("AWS_SESSION_TOKEN", creds.session_token)
         action.set_env("AWS_REGION", cfg.region)
-    registry_id = cfg.registry_id or account
+    return creds, account, arn
 
+
+def _prepare_regions(action: Action, cfg: Config, creds: aws.AwsCredentials | None,
+                     account: str) -> list[RegionResult]:
+    """Per region: the repository (and the extra ones) created or checked, and a registry login."""
+    registry_id = cfg.registry_id or account
     results: list[RegionResult] = []
     for region in cfg.regions:
         ecr = aws.ecr_client(region, cfg.endpoint_url, cfg.max_attempts, creds, aws.retry_mode(action.env),
@@ -301,6 +325,12 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
                 dry_run=cfg.dry_run, region=region, account=account))
         result.login = login.get_login(action, ecr, registry_id, cfg.registry_endpoint, region)
         results.append(result)
+    return results
+
+
+def _log_in(action: Action, cfg: Config, results: list[RegionResult], account: str) -> str:
+    """The logins written for the builders (not on a dry run) and the registry outputs; returns the primary
+    registry host."""
     primary = results[0]
     assert primary.login is not None
     registry_host = primary.login.registry
@@ -315,14 +345,16 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
         action.set_output("repository-uri", f"{registry_host}/{cfg.repository}")
         action.set_output("push-repository", f"{primary.login.data_host}/{cfg.repository}")
     _summarise_repositories(action, cfg, results)
+    return registry_host
 
-    if cfg.login_only:
-        summary.key_values([("registry", registry_host), ("identity", arn or account),
-                            ("credentials", creds.source if creds else "ambient chain"),
-                            ("regions", ", ".join(cfg.regions))])
-        return
 
+def _push_and_gate(action: Action, cfg: Config, results: list[RegionResult], staged: tuple[Path, Manifest] | None,
+                   creds: aws.AwsCredentials | None, registry_id: str, registry_host: str, summary: Any,
+                   identity: list[tuple[str, str]]) -> None:
+    """Push (or retag) into every region, run the scan gate, then move the held-back tags; the digest and
+    image-uri outputs are set only once the gate passed."""
     assert cfg.repository is not None
+    primary = results[0]
     try:
         publication = _publish_all(action, cfg, results, staged, creds)
         digest = publication.manifest.digest
@@ -335,9 +367,7 @@ def _run(action: Action, cfg: Config, staged: tuple[Path, Manifest] | None) -> N
                         "re-run; if it persists check the repository in the ECR console.")
 
     image_uri = f"{registry_host}/{cfg.repository}@{digest}"
-    summary.key_values([("image", image_uri), ("identity", arn or account),
-                        ("credentials", creds.source if creds else "ambient chain"),
-                        ("regions", ", ".join(cfg.regions))])
+    summary.key_values([("image", image_uri), *identity])
     if cfg.scan and not cfg.dry_run:
         try:
             _scan_gate(action, cfg, primary, registry_id, digest, creds)
