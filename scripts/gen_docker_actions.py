@@ -48,21 +48,10 @@ def render(stage: spec.Stage) -> str:
         raise SystemExit(f"stage {stage.name} declares {sorted(taken)}, which the Docker flavour adds itself")
     description = (stage.description.rstrip(".") + ". Docker flavour: runs in the Shipyard image with docker, "
                    "podman or buildah on the runner (no Python needed).")
-    lines = [header(stage.name).rstrip("\n"), f"name: {stage.title} (Docker flavour)",
-             f"description: {spec._q(description)}", f"author: {stage.author}", "branding:",
-             f"  icon: {stage.icon}", f"  color: {stage.color}", "inputs:"]
-    lines += spec.render_inputs([(i.name, i) for i in (*stage.inputs, *EXTRA)])
-    if stage.outputs:
-        lines.append("outputs:")
-        for out in stage.outputs:
-            lines += [f"  {out.name}:", f"    description: {spec._q(out.description)}",
-                      f"    value: ${{{{ steps.run.outputs.{out.name} }}}}"]
-    lines += ["runs:", "  using: composite", "  steps:", "    - id: run", "      shell: bash", "      env:"]
-    lines += [f"        {i.env}: ${{{{ inputs.{i.name} }}}}" for i in stage.inputs]
-    lines += ["        SHIPYARD_CONTAINER_IMAGE: ${{ inputs.container-image }}",
-              "        SHIPYARD_CONTAINER_PLATFORM: ${{ inputs.container-platform }}"]
-    lines.append(f"      run: '\"$GITHUB_ACTION_PATH/../../../image/run-stage.sh\" {stage.name}'")
-    return "\n".join(lines) + "\n"
+    return spec.render_action(
+        stage, header(stage.name), title=f"{stage.title} (Docker flavour)", description=description,
+        extra_inputs=[(EXTRA[0], "SHIPYARD_CONTAINER_IMAGE"), (EXTRA[1], "SHIPYARD_CONTAINER_PLATFORM")],
+        run="$GITHUB_ACTION_PATH/../../../image/run-stage.sh")
 
 
 def readme(stage: spec.Stage, action_yml: str) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,11 +208,15 @@ def render_inputs(inputs: list[tuple[str, Input]], indent: str = "  ") -> list[s
     return lines
 
 
-def render_action(stage: Stage, header: str) -> str:
-    """``actions/<stage>/action.yml``: the thin composite, every input forwarded through ``env:``."""
-    lines = [header.rstrip("\n"), f"name: {stage.title}", f"description: {_q(stage.description)}",
-             f"author: {stage.author}", "branding:", f"  icon: {stage.icon}", f"  color: {stage.color}", "inputs:"]
-    lines += render_inputs([(i.name, i) for i in stage.inputs])
+def render_action(stage: Stage, header: str, *, title: str | None = None, description: str | None = None,
+                  extra_inputs: Sequence[tuple[Input, str]] = (), run: str | None = None) -> str:
+    """``actions/<stage>/action.yml``: the thin composite, every input forwarded through ``env:``. A variant
+    (the Docker flavour) changes the title, description and command, and adds inputs, each with the variable
+    it is forwarded as."""
+    lines = [header.rstrip("\n"), f"name: {title or stage.title}",
+             f"description: {_q(description or stage.description)}", f"author: {stage.author}", "branding:",
+             f"  icon: {stage.icon}", f"  color: {stage.color}", "inputs:"]
+    lines += render_inputs([(i.name, i) for i in (*stage.inputs, *(extra for extra, _ in extra_inputs))])
     if stage.outputs:
         lines.append("outputs:")
         for out in stage.outputs:
@@ -220,7 +224,8 @@ def render_action(stage: Stage, header: str) -> str:
                       f"    value: ${{{{ steps.run.outputs.{out.name} }}}}"]
     lines += ["runs:", "  using: composite", "  steps:", "    - id: run", "      shell: bash", "      env:"]
     lines += [f"        {i.env}: ${{{{ inputs.{i.name} }}}}" for i in stage.inputs]
-    lines.append(f"      run: '\"$GITHUB_ACTION_PATH/../../scripts/shipyard\" {stage.name}'")
+    lines += [f"        {env}: ${{{{ inputs.{extra.name} }}}}" for extra, env in extra_inputs]
+    lines.append(f"      run: '\"{run or '$GITHUB_ACTION_PATH/../../scripts/shipyard'}\" {stage.name}'")
     return "\n".join(lines) + "\n"
 
 

@@ -21,9 +21,6 @@ from tests.stack.act import ActRunner
 
 pytestmark = [pytest.mark.slow, pytest.mark.act]
 
-ALL_STAGES = ("build", "ecr-push", "gitops-update", "argocd-wait", "bitbucket-mirror", "postman-publish")
-
-
 @pytest.fixture(scope="module")
 def docker_api(suite_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """podman's Docker-compatible API on a private socket, over the storage the suite image was built in."""
@@ -70,20 +67,7 @@ def test_the_pipeline_job_runs_in_the_image_and_ships(shipped: tuple[Any, Any, A
     assert run.ok, run.log_tail(8000)
     assert f"docker create image={suite_image.tag}" in log  # the job ran in the suite image
     assert "shipyard bootstrap" not in log, "the image's venv is used: no venv made at job start"
-    steps = {name: status for name, status, _ in facts.timings}
-    for stage in ALL_STAGES:
-        assert steps.get(stage) == "Success", (stage, facts.timings)
-    image = run.outputs["image-uri"]
-    assert image.startswith(f"{demo_mod.ECR_HOST}/{demo_mod.SERVICE}@sha256:"), run.outputs
-    assert facts.config["changed"] and facts.config["tip"] == run.outputs["config-commit"]
-    for name in demo_mod.APPS:
-        assert facts.argocd[name]["revision"] == run.outputs["config-commit"]
-    assert facts.bitbucket["refs"] == facts.bitbucket["source"]
-    assert [c["change"] for c in facts.postman] == ["created"]
-    assert facts.slack["messages"] == 1 and facts.slack["status"] == "success", facts.slack
-    for secret in (demo.source_token, demo.config_token, demo.argocd_token, demo_mod.POSTMAN_KEY,
-                   demo_mod.BITBUCKET_TOKEN, demo_mod.BOT_TOKEN):
-        assert secret not in log
+    demo_mod.assert_shipped_everywhere(demo, run, facts)
 
 
 def test_nothing_is_left_running(shipped: tuple[Any, Any, Any], docker_api: str, suite_image: BuiltImage) -> None:

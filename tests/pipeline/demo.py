@@ -607,6 +607,28 @@ def run_act(runner: ActRunner, source_url: str, token: str, *, env: dict[str, st
         return ActResult(124, output + f"\nact timed out after {timeout:.0f}s", work)
 
 
+ALL_STAGES = ("build", "ecr-push", "gitops-update", "argocd-wait", "bitbucket-mirror", "postman-publish")
+
+
+def assert_shipped_everywhere(demo: Demo, run: PipelineRun, facts: Facts) -> None:
+    """A first run of the adoption path with every stage on: each stage succeeded, and every remote holds the
+    result (image in ECR by digest, config commit synced on every cluster, mirror, Postman, one Slack message),
+    with no secret in act's output."""
+    steps = {name: status for name, status, _ in facts.timings}
+    for stage in ALL_STAGES:
+        assert steps.get(stage) == "Success", (stage, facts.timings)
+    assert run.outputs["image-uri"].startswith(f"{ECR_HOST}/{SERVICE}@sha256:"), run.outputs
+    assert facts.config["changed"] and facts.config["tip"] == run.outputs["config-commit"]
+    for name in APPS:
+        assert facts.argocd[name]["revision"] == run.outputs["config-commit"]
+    assert facts.bitbucket["refs"] == facts.bitbucket["source"] and facts.bitbucket["pushes"] == 1
+    assert [c["change"] for c in facts.postman] == ["created"]
+    assert facts.slack["messages"] == 1 and facts.slack["status"] == "success", facts.slack
+    for secret in (demo.source_token, demo.config_token, demo.argocd_token, POSTMAN_KEY, BITBUCKET_TOKEN,
+                   BOT_TOKEN):
+        assert secret not in run.act.output
+
+
 # ---------------------------------------------------------------------- act output
 def parse_timings(output: str) -> list[tuple[str, str, float]]:
     """(step name, Success|Failure, seconds) of the root action's steps, from act's log."""

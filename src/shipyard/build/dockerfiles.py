@@ -124,6 +124,13 @@ def _lockfile(tool: str) -> str:
     return {"pnpm": "pnpm-lock.yaml", "yarn": "yarn.lock"}.get(tool, "package-lock.json")
 
 
+def _package_files(detection: Detection) -> tuple[bool, str]:
+    """Whether a lockfile is there, and the COPY of the manifest (and lockfile) before the dependency install."""
+    has_lock = bool(detection.details.get("lockfile"))
+    lock = _lockfile(detection.tool)
+    return has_lock, (f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n")
+
+
 def _python_cmd(detection: Detection, port: int) -> str:
     module = str(detection.details.get("module") or "main")
     if detection.details.get("asgi"):
@@ -175,9 +182,7 @@ def _python(detection: Detection, build: str, runtime: str, head: str, user: str
 def _node(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
     tool = detection.tool
     port = 3000
-    lock = _lockfile(tool)
-    has_lock = bool(detection.details.get("lockfile"))
-    copy = f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n"
+    has_lock, copy = _package_files(detection)
     text = (
         f"{head}\nFROM {build} AS build\nENV NODE_ENV=production\nWORKDIR /app\n{copy}"
         f"RUN {_node_install(tool, True, has_lock)}\nCOPY . .\n\n"
@@ -190,9 +195,7 @@ def _node(detection: Detection, build: str, runtime: str, head: str, user: str) 
 def _spa(detection: Detection, build: str, runtime: str, head: str, user: str) -> tuple[str, int]:
     tool = detection.tool
     port = 8080
-    lock = _lockfile(tool)
-    has_lock = bool(detection.details.get("lockfile"))
-    copy = f"COPY package.json {lock} ./\n" if has_lock else "COPY package.json ./\n"
+    has_lock, copy = _package_files(detection)
     out_dir = detection.details.get("out_dir") or "dist"
     text = (
         f"{head}\nFROM {build} AS build\nWORKDIR /app\n{copy}RUN {_node_install(tool, False, has_lock)}\n"
