@@ -12,11 +12,19 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.runtime import Action, TransientError, UserError
+
+if TYPE_CHECKING:
+    from shipyard.minutes.github import GitHubApi
+    from shipyard.minutes.report import Report
+    from shipyard.minutes.scan import ScanResult
+    from shipyard.minutes.state import State
+    from shipyard.minutes.usage import UsageOfRecord
 
 PLANS = {"free": 2000, "team": 3000, "enterprise": 50000}
 ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
@@ -149,30 +157,52 @@ def _guard_cost(action: Action, state: Any, table: Any, started: float, days: in
 
 
 def run(action: Action) -> None:
-    from shipyard.minutes import alerts as alerts_mod
-    from shipyard.minutes import report as report_mod
-    from shipyard.minutes import routing as routing_mod
     from shipyard.minutes import state as state_mod
-    from shipyard.minutes import usage as usage_mod
-    from shipyard.minutes.forecast import forecast
-    from shipyard.minutes.github import ApiError, GitHubApi, RateLimitLow
-    from shipyard.minutes.jobs import SELF_HOSTED, attribute, unmapped_fix
-    from shipyard.minutes.reconcile import reconcile
-    from shipyard.minutes.scan import Scanner, month_bounds
-    from shipyard.minutes.waste import find
+    from shipyard.minutes.github import GitHubApi
 
     started = time.monotonic()
     inp = Inputs(action)
-    deadline = action.clock() + inp.timeout
     state = state_mod.load(inp.state_file, inp.org, inp.month)
-    year, month = int(inp.month[:4]), int(inp.month[5:])
-
     backfill = inp.month < inp.as_of.strftime("%Y-%m")
     if backfill:  # a past month: its own scratch state; the current month's state, alerts and routing stay
         state = state_mod.State(inp.org, inp.month, notes=[f"past month {inp.month}: reported only (no state "
                                                            "saved, no alerts, no routing)"])
-    api = GitHubApi(action, inp.api_url, inp.token, cache=state.etags, max_elapsed=min(300.0, inp.timeout / 2))
 
+    def save() -> None:
+        if not backfill:
+            state_mod.save(state, inp.state_file)
+
+    deadline = action.clock() + inp.timeout
+    api = GitHubApi(action, inp.api_url, inp.token, cache=state.etags, max_elapsed=min(300.0, inp.timeout / 2))
+    usage = _usage_of_record(action, inp, api)
+    repos, result = _scan(action, inp, api, state, save, deadline)
+    rep = _report(action, inp, api, state, usage, repos, result, started)
+    deferred: UserError | None = None
+    if backfill:
+        pass
+    elif result.complete:
+        deferred = _alert_and_route(action, inp, api, state, rep)
+        save()
+    else:
+        rep.notes.append("alerts and routing wait for a complete scan")
+    _publish(action, inp, rep)
+    if deferred is not None:
+        raise deferred
+    if result.error is not None:
+        raise UserError(f"The scan stopped: {result.stopped}. What was counted is saved ({result.repos_done} of "
+                        f"{result.repos_total} repositories done); nothing is counted twice.",
+                        "nothing to change: the next run resumes from the saved state. If it keeps failing, check "
+                        "GitHub's status and the token.", title="GitHub API failed mid-scan")
+    if not result.complete:
+        action.warning(f"The scan stopped early: {result.stopped}. The next run resumes from the saved state.")
+
+
+def _usage_of_record(action: Action, inp: Inputs, api: GitHubApi) -> UsageOfRecord:
+    """The month so far from the billing usage summary; GitHub not answering changes nothing and says so."""
+    from shipyard.minutes import usage as usage_mod
+    from shipyard.minutes.github import RateLimitLow
+
+    year, month = int(inp.month[:4]), int(inp.month[5:])
     with action.group(f"Usage of record for {inp.org}, {inp.month}"):
         try:
             usage = usage_mod.fetch(api, inp.org, year, month)
@@ -181,12 +211,17 @@ def run(action: Action) -> None:
                             "nothing was changed; run again later (check GitHub's status page if it persists).",
                             title="GitHub unavailable")
         action.info(f"{usage.minutes:,.0f} minutes of record across {len(usage.gross)} SKU(s)")
+    return usage
+
+
+def _scan(action: Action, inp: Inputs, api: GitHubApi, state: State, save: Callable[[], None],
+          deadline: float) -> tuple[list[str], ScanResult]:
+    """Every new run and job of the month across the repositories, the state saved at checkpoints and at the
+    end (whatever happened), so an interrupted scan resumes and counts nothing twice."""
+    from shipyard.minutes.github import ApiError, RateLimitLow
+    from shipyard.minutes.scan import Scanner
 
     last_save = [action.clock()]
-
-    def save() -> None:
-        if not backfill:
-            state_mod.save(state, inp.state_file)
 
     def checkpoint() -> None:
         if action.clock() - last_save[0] >= CHECKPOINT_SECONDS:
@@ -208,6 +243,18 @@ def run(action: Action) -> None:
             save()
         action.info(f"{result.repos_done}/{result.repos_total} repositories, {result.runs_seen} runs listed, "
                     f"{result.new_jobs} new jobs; {api.requests} requests ({api.not_modified} answered 304)")
+    return repos, result
+
+
+def _report(action: Action, inp: Inputs, api: GitHubApi, state: State, usage: UsageOfRecord, repos: list[str],
+            result: ScanResult, started: float) -> Report:
+    """Attribution, the forecast (scaled to the usage of record), reconciliation, waste and the guard's own cost."""
+    from shipyard.minutes import report as report_mod
+    from shipyard.minutes.forecast import forecast
+    from shipyard.minutes.jobs import attribute, unmapped_fix
+    from shipyard.minutes.reconcile import reconcile
+    from shipyard.minutes.scan import month_bounds
+    from shipyard.minutes.waste import find
 
     totals = attribute(state.runs, state.jobs.values(), inp.table)
     record_weighted = sum(m * inp.table.weight(sku) for sku, m in usage.gross.items())
@@ -228,21 +275,30 @@ def run(action: Action) -> None:
     if totals.unmapped:
         action.warning(f"Runner labels without a SKU, counted 1:1 as 'unmapped': {', '.join(totals.unmapped)}. "
                        f"Fix: {unmapped_fix(totals.unmapped)}", title="minutes-guard: unmapped runner labels")
+    return rep
+
+
+def _alert_and_route(action: Action, inp: Inputs, api: GitHubApi, state: State, rep: Report) -> UserError | None:
+    """The Slack alert for a crossed threshold and the runner routing. A Slack misconfiguration does not stop the
+    routing or the report: it is returned, to fail the run after both."""
+    from shipyard.minutes import alerts as alerts_mod
+    from shipyard.minutes import routing as routing_mod
 
     deferred: UserError | None = None
-    if backfill:
-        pass
-    elif result.complete:
-        try:
-            rep.alerts = _alerts(action, inp, state, rep, alerts_mod)
-        except UserError as exc:  # Slack misconfigured: routing and the report still happen, the run fails after
-            deferred = exc
-            action.warning(f"Slack alert not sent: {exc}")
-            rep.alerts = {"text": f"not sent: {exc.message}"}
-        rep.routing = _routing(action, inp, api, state, rep, routing_mod)
-        save()
-    else:
-        rep.notes.append("alerts and routing wait for a complete scan")
+    try:
+        rep.alerts = _alerts(action, inp, state, rep, alerts_mod)
+    except UserError as exc:
+        deferred = exc
+        action.warning(f"Slack alert not sent: {exc}")
+        rep.alerts = {"text": f"not sent: {exc.message}"}
+    rep.routing = _routing(action, inp, api, state, rep, routing_mod)
+    return deferred
+
+
+def _publish(action: Action, inp: Inputs, rep: Report) -> None:
+    """The JSON report file, the step summary and the outputs."""
+    from shipyard.minutes import report as report_mod
+    from shipyard.minutes.jobs import SELF_HOSTED
 
     data = report_mod.as_json(rep)
     out_dir = Path(action.env.get("RUNNER_TEMP") or inp.state_file.parent)
@@ -252,7 +308,8 @@ def run(action: Action) -> None:
     if inp.format == "json":
         action.info(json.dumps(data, separators=(",", ":")))
     action.summary.text(report_mod.markdown(rep))
-    action.set_output("used-minutes", f"{used:.0f}")
+    fc, totals = rep.forecast, rep.totals
+    action.set_output("used-minutes", f"{rep.used:.0f}")
     action.set_output("included-minutes", f"{inp.included:.0f}")
     action.set_output("percent", f"{fc.percent:.1f}")
     action.set_output("forecast-minutes", f"{fc.projected:.0f}")
@@ -260,18 +317,9 @@ def run(action: Action) -> None:
     action.set_output("runs-out-on", fc.runs_out_on.isoformat() if fc.runs_out_on else "")
     action.set_output("unmapped-labels", ",".join(sorted(totals.unmapped)))
     action.set_output("self-hosted-minutes", str(totals.minutes_by_sku.get(SELF_HOSTED, 0)))
-    action.set_output("complete", result.complete)
-    action.set_output("guard-minutes", f"{guard['per_month']:.0f}")
+    action.set_output("complete", rep.scan.complete)
+    action.set_output("guard-minutes", f"{rep.guard['per_month']:.0f}")
     action.set_output("report-file", str(report_file))
-    if deferred is not None:
-        raise deferred
-    if result.error is not None:
-        raise UserError(f"The scan stopped: {result.stopped}. What was counted is saved ({result.repos_done} of "
-                        f"{result.repos_total} repositories done); nothing is counted twice.",
-                        "nothing to change: the next run resumes from the saved state. If it keeps failing, check "
-                        "GitHub's status and the token.", title="GitHub API failed mid-scan")
-    if not result.complete:
-        action.warning(f"The scan stopped early: {result.stopped}. The next run resumes from the saved state.")
 
 
 def _mentions(inp: Inputs, rep: Any) -> tuple[str, list[str]]:
