@@ -104,6 +104,11 @@ def scrub(text: str, auth: GitAuth | None) -> str:
     return text
 
 
+class GitTimeout(UserError):
+    """git did not finish within its time: a user error by default (the fix is named); callers that retry within
+    a stage deadline treat it as transient (a server that accepts and never answers)."""
+
+
 def run_git(
     args: Sequence[str],
     *,
@@ -133,8 +138,8 @@ def run_git(
     except FileNotFoundError:
         raise UserError("git is not installed on this runner.", "install git (apt-get install git).")
     except subprocess.TimeoutExpired:
-        raise UserError(f"git {args[0] if args else ''} did not finish within {timeout or 0:.0f}s.",
-                        "check the remote is reachable and answering, then re-run.") from None
+        raise GitTimeout(f"git {args[0] if args else ''} did not finish within {timeout or 0:.0f}s.",
+                         "check the remote is reachable and answering, then re-run.") from None
     result = GitResult(proc.returncode, scrub(proc.stdout, auth), scrub(proc.stderr, auth), list(cmd[1:]))
     if check and not result.ok:
         raise UserError(f"git {' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}",

@@ -385,7 +385,7 @@ def _skip_unchanged(action: Action, p: Plan, o: Options, ident: Identity, client
                 raise
             action.warning(f"could not check {p.image.name} for {ident.content_tag} ({exc.message}): building "
                            "anyway.")
-    if o.push and not action.dry_run and ident.defer and ident.moving_names:
+    if push and ident.defer and ident.moving_names:
         action.info(f"moving tags {', '.join(ident.moving_names)} left to ecr-push (applied once the scan gate "
                     "passed)")
     if existing is None:

@@ -7,7 +7,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from shipyard.fleetview.layout import Layout, parse_layout
-from shipyard.git import GitAuth
+from shipyard.git import GitAuth, GitTimeout
 from shipyard.runtime import Action, TransientError, UserError, redact_url, shown
 from shipyard.urls import HTTP, check_url, one_line
 
@@ -39,6 +39,12 @@ class Sources:
     target_env: str
     critical_at: str
     timeout: float
+
+    @property
+    def git_timeout(self) -> float:
+        """Each git call with the config repository: a third of `timeout`, so a server that accepts and never
+        answers still leaves room for the retries within `timeout`."""
+        return max(1.0, self.timeout / 3)
 
 
 def repository(action: Action) -> tuple[str, str | None, str]:
@@ -128,16 +134,12 @@ def clone_config(action: Action, src: Sources, git_dir: str) -> None:
 
     from shipyard.fleetview import configrepo
 
-    step = max(1.0, src.timeout / 3)  # a server that accepts and never answers costs a third of `timeout`
-
     def clone() -> None:
         shutil.rmtree(git_dir, ignore_errors=True)
         try:
-            configrepo.clone(src.url, src.auth, src.branch, git_dir, env=action.env, timeout=step)
-        except UserError as exc:
-            if "did not finish within" in exc.message:  # a hang is transient: tried again within `timeout`
-                raise TransientError(exc.message) from None
-            raise
+            configrepo.clone(src.url, src.auth, src.branch, git_dir, env=action.env, timeout=src.git_timeout)
+        except GitTimeout as exc:  # a hang is transient: tried again within `timeout`
+            raise TransientError(exc.message) from None
 
     try:
         action.retry("clone the config repository", clone, attempts=4, max_elapsed=src.timeout)

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shipyard.git import GitAuth, GitResult, run_git
+from shipyard.git import GitAuth, GitResult, GitTimeout, run_git
 from shipyard.runtime import TransientError, UserError, redact_url
 
 
@@ -20,10 +20,8 @@ def _timed(args: list[str], auth: GitAuth | None, env: Mapping[str, str], timeou
     transient failure (retried by the caller within the stage's time), not a hang."""
     try:
         return run_git(args, auth=auth, env=env, check=False, timeout=max(1.0, timeout))
-    except UserError as exc:
-        if "did not finish within" in exc.message:
-            raise TransientError(exc.message) from None
-        raise
+    except GitTimeout as exc:
+        raise TransientError(exc.message) from None
 
 
 @dataclass

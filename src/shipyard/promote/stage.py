@@ -199,7 +199,7 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
         if action.dry_run:
             action.info("dry run: no branch pushed, no pull request")
             return result
-        step = max(1.0, src.timeout / 3)  # each git call; a server that never answers costs a third of `timeout`
+        step = src.git_timeout
         try:
             old = action.retry("look up the bot branch", lambda: publish.remote_head(
                 src.url, src.auth, branch, action.env, timeout=step), attempts=4, max_elapsed=src.timeout)
@@ -208,10 +208,7 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
                     git_dir, src.url, src.auth, branch, action.env, timeout=step), attempts=4,
                     max_elapsed=src.timeout)
         except TransientError as exc:
-            raise UserError(f"Could not read the bot branch {branch} from the config repository: "
-                            f"{one_line(exc)}. Nothing was written.",
-                            "rerun when the git server answers (errors and resets are retried within `timeout`).",
-                            input_name="repository", title="config repository unreachable") from None
+            raise _unreachable(f"Could not read the bot branch {branch} from the config repository", exc) from None
         commit, tree = publish.make_commit(git_dir, fleet.tip, files, message,
                                            name=action.input("bot-name") or "shipyard-bot",
                                            email=action.input("bot-email") or "shipyard-bot@users.noreply.github.com",
@@ -226,10 +223,7 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
                     max_elapsed=src.timeout)
             except TransientError as exc:
                 if not _landed(action, src, branch, commit, step):
-                    raise UserError(f"Could not push {branch} to the config repository: {one_line(exc)}. Nothing was "
-                                    "written.", "rerun when the git server answers (errors and resets are retried "
-                                    "within `timeout`).", input_name="repository",
-                                    title="config repository unreachable") from None
+                    raise _unreachable(f"Could not push {branch} to the config repository", exc) from None
                 action.info(f"the push of {branch} answered an error but landed; going on")
             result["changed"] = True
             action.info(f"pushed {commit[:12]} to {branch}")
@@ -253,6 +247,12 @@ def _publish(action: Action, src: Sources, fleet: Fleet, plan: Plan, git_dir: st
         result["pr-url"] = url
         action.info(f"pull request {'opened' if created else 'updated'}: {url}")
     return result
+
+
+def _unreachable(what: str, exc: Exception) -> UserError:
+    return UserError(f"{what}: {one_line(exc)}. Nothing was written.",
+                     "rerun when the git server answers (errors and resets are retried within `timeout`).",
+                     input_name="repository", title="config repository unreachable")
 
 
 def _landed(action: Action, src: Sources, branch: str, commit: str, step: float) -> bool:
