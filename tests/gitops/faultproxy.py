@@ -39,6 +39,16 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+# the fault matrices' names for what the proxy does: (kind, status, headers)
+NAMED_FAULTS: dict[str, tuple[str, int, dict[str, str]]] = {
+    "500": ("status", 500, {}),
+    "429 Retry-After": ("status", 429, {"Retry-After": "1"}),
+    "connection reset": ("reset", 0, {}),
+    "accepts, never answers": ("hang", 0, {}),
+    "applied, answered 500": ("applied", 500, {}),
+}
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         parts = urllib.parse.urlsplit(upstream)
@@ -58,6 +68,11 @@ class FaultProxy:
 
     def url_for(self, upstream_url: str) -> str:
         return upstream_url.replace(self.upstream_base, self.base_url, 1)
+
+    def inject_named(self, fault: str, match: str, *, count: int = 1) -> None:
+        """One of :data:`NAMED_FAULTS` (the rows of a fault matrix) on requests matching ``match``."""
+        kind, status, headers = NAMED_FAULTS[fault]
+        self.inject(kind, match, status=status, count=count, headers=headers)
 
     def inject(self, kind: str, match: str, *, status: int = 500, count: int = 1,
                headers: dict[str, str] | None = None) -> None:

@@ -70,14 +70,7 @@ def github(config_repo: ConfigRepo, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def _inject_git(proxy: FaultProxy, fault: str, times: str) -> None:
     count = 1 if times == "once" else 10**6
     where = ONCE["git"]["hang" if "never" in fault else "any"] if times == "once" else ALWAYS["git"]
-    kind, status, headers = {
-        "500": ("status", 500, {}),
-        "429 Retry-After": ("status", 429, {"Retry-After": "1"}),
-        "connection reset": ("reset", 0, {}),
-        "accepts, never answers": ("hang", 0, {}),
-        "applied, answered 500": ("applied", 500, {}),
-    }[fault]
-    proxy.inject(kind, where, status=status, count=count, headers=headers)
+    proxy.inject_named(fault, where, count=count)
 
 
 def _inject_github(github: GitHubDouble, fault: str, times: str) -> None:

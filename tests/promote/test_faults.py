@@ -59,14 +59,7 @@ def _inject(world: World, proxy: FaultProxy, remote: str, fault: str, times: str
         where = GIT_ONCE["hang" if "never" in fault else "any"] if times == "once" else r"."
         if fault == "push 500":
             fault, where = "500", GIT_ONCE["any"]
-        kind, status, headers = {
-            "500": ("status", 500, {}),
-            "429 Retry-After": ("status", 429, {"Retry-After": "1"}),
-            "connection reset": ("reset", 0, {}),
-            "accepts, never answers": ("hang", 0, {}),
-            "applied, answered 500": ("applied", 500, {}),
-        }[fault]
-        proxy.inject(kind, where, status=status, count=count, headers=headers)
+        proxy.inject_named(fault, where, count=count)
         return
     double = world.github if remote == "github" else world.argo
     where = GITHUB_WRITE if remote == "github" else ARGO
